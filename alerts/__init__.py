@@ -1,0 +1,1 @@
+"""The recovery-break policy, its lifecycle and the sinks that deliver break events."""

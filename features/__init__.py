@@ -1,0 +1,1 @@
+"""Strain signals: call-event factors, per-agent baselines and audio features."""

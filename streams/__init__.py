@@ -1,0 +1,1 @@
+"""Event contracts, the per-agent load engine, runtimes, sources and platform adapters."""
