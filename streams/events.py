@@ -127,15 +127,20 @@ def format_ts(seconds: float) -> str:
     return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def decode(topic: str, value: bytes | str) -> tuple[list[Event], list[InvalidInput]]:
+def decode(topic: str | None, value: bytes | str) -> tuple[list[Event], list[InvalidInput]]:
     """Decode one message of ``topic`` into its valid events and its invalid elements.
 
     A message is a JSON object or a JSON array of objects. Elements are validated one by one, so a
-    packed message with one bad element still yields all the others.
+    packed message with one bad element still yields all the others. With ``topic`` None, as in a
+    replay file that mixes all inputs, each element's contract is told by its fields: ``action``
+    marks a break action, ``channel`` an audio-features message, anything else a call event.
     """
-    validate = _VALIDATORS.get(topic)
-    if validate is None:
-        raise ValueError(f"no decoder for topic {topic!r}; expected one of {', '.join(_VALIDATORS)}")
+    if topic is None:
+        validate = validate_any
+    else:
+        validate = _VALIDATORS.get(topic)
+        if validate is None:
+            raise ValueError(f"no decoder for topic {topic!r}; expected one of {', '.join(_VALIDATORS)}")
 
     try:
         text = value.decode("utf-8") if isinstance(value, (bytes, bytearray)) else value
@@ -299,6 +304,25 @@ def validate_audio_features(document: object) -> Event:
                 "send null for a feature that is undefined in the window"
             )
     return Event(event_id, "audio_features", agent_id, ts, team_id, call_id, document)
+
+
+def validate_any(document: object) -> Event:
+    """Validate one object of a mixed stream by the contract its fields belong to."""
+    if isinstance(document, dict):
+        if "action" in document:
+            return validate_break_action(document)
+        if "channel" in document:
+            return validate_audio_features(document)
+    return validate_call_event(document)
+
+
+def topic_of(event: Event) -> str:
+    """Return the input topic an event belongs to."""
+    if event.type == "break_action":
+        return BREAK_ACTIONS
+    if event.type == "audio_features":
+        return AUDIO_FEATURES
+    return CALL_EVENTS
 
 
 def _check_enum_named(document: dict, field: str, allowed: tuple[str, ...]) -> None:
