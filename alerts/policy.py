@@ -274,7 +274,7 @@ class BreakPolicy:
         team.deferred.append(break_id)
         limit = team.capacity(agent.params)
         note = (
-            f"team {team.team_id} is at its limit of {limit} agents on recovery break "
+            f"team {team.team_id} is at its limit of {limit} {'agent' if limit == 1 else 'agents'} on recovery break "
             f"({agent.params.team_break_share:.0%} of {team.logged_in} logged in); offered when a place frees"
         )
         self._schedule(now + agent.params.deferred_max_s, TIMER_DEFERRED, break_id, brk.seq + 1)

@@ -1,0 +1,194 @@
+"""The embedded runtime: one process, no broker, the floor simulator as its source.
+
+``agentload run`` drives the engine from the seeded floor simulator at a chosen speed. Simulated
+time is event time: each tick moves it on by the wall-clock time elapsed times ``speed``, feeds
+the simulator's events to the engine, and advances the engine so offers expire and snapshots are
+due even on a quiet floor. Break transitions print as they happen, a floor summary every few
+seconds, and offers go back to the simulated agents, who answer them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import math
+import signal
+import sys
+import time
+from collections.abc import Callable
+from typing import TextIO
+
+from alerts.console import format_floor_summary, format_transition
+from alerts.policy import CANCELLED, EXPIRED, SUGGESTED, Transition
+from streams.codec import break_cloudevent, dead_letter_record, dumps
+from streams.config import Config
+from streams.engine import Engine, Origin
+from streams.events import CALL_EVENTS, BREAK_ACTIONS, InvalidEventError, parse_ts, validate_any
+from streams.simulator import FloorSimulator, SimulatorSettings
+
+log = logging.getLogger("agentload.embedded")
+
+# Wall-clock seconds between ticks.
+TICK_WALL_S = 0.1
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--duration", type=float, default=0.0, metavar="S", help="stop after S wall-clock seconds (default: run until Ctrl-C)"
+    )
+    parser.add_argument(
+        "--speed", type=float, default=60.0, help="simulated seconds per wall-clock second (default 60: a minute a second)"
+    )
+    parser.add_argument("--agents", type=int, default=48, help="number of simulated agents (default 48)")
+    parser.add_argument("--team-size", type=int, default=12, help="agents per simulated team (default 12)")
+    parser.add_argument("--seed", type=int, default=7, help="simulator seed; the same seed gives the same floor (default 7)")
+    parser.add_argument(
+        "--start", metavar="TS", help="simulated start time, RFC 3339 (default: now, to the minute)"
+    )
+    parser.add_argument(
+        "--summary-every", type=float, default=10.0, metavar="S", help="wall-clock seconds between floor summaries (default 10)"
+    )
+    parser.add_argument("--json", action="store_true", help="print the recovery-breaks CloudEvents instead of readable lines")
+
+
+class EmbeddedRuntime:
+    """The engine, its simulated floor and its outputs, advanced tick by tick.
+
+    ``on_transition`` callbacks (the console, the floor view) receive every break transition.
+    """
+
+    def __init__(self, engine: Engine, simulator: FloorSimulator, start_ts: float):
+        self.engine = engine
+        self.simulator = simulator
+        self.now = start_ts
+        self.on_transition: list[Callable[[Transition], None]] = []
+        self.on_dead_letter: list[Callable[[dict], None]] = []
+        self.on_snapshot: list[Callable[[dict], None]] = []
+        self._snapshot_interval_s = engine.config.runtime.snapshot_interval_s
+        self._next_snapshot_at = start_ts
+
+    def step(self, now: float) -> None:
+        """Move simulated time on to ``now`` and deliver everything due."""
+        self.now = now
+        engine = self.engine
+        for document in self.simulator.events_until(now):
+            document.pop("_t", None)
+            topic = BREAK_ACTIONS if "action" in document else CALL_EVENTS
+            origin = Origin(topic, None, None, document["agent_id"], "")
+            try:
+                event = validate_any(document)
+            except InvalidEventError as exc:
+                origin.value = dumps(document)
+                engine.reject(str(exc), "invalid_event", origin)
+                continue
+            engine.submit(event, origin)
+        engine.advance_to(now)
+        self._deliver()
+        if now >= self._next_snapshot_at:
+            snapshots = engine.snapshots(now - engine.config.runtime.lateness_s, self._snapshot_interval_s)
+            for callback in self.on_snapshot:
+                for snapshot in snapshots:
+                    callback(snapshot)
+            self._next_snapshot_at = now + min(self._snapshot_interval_s, engine.config.runtime.tick_interval_s)
+
+    def _deliver(self) -> None:
+        for transition in self.engine.drain_transitions():
+            if transition.type == SUGGESTED:
+                self.simulator.offer(
+                    transition.agent_id,
+                    transition.break_id,
+                    transition.time,
+                    transition.offer_expires_at,
+                    transition.recommended_break_s,
+                )
+            elif transition.type in (EXPIRED, CANCELLED):
+                self.simulator.withdraw(transition.agent_id, transition.break_id)
+            for callback in self.on_transition:
+                callback(transition)
+        dead_letters = self.engine.drain_dead_letters()
+        if dead_letters:
+            log.warning("%d events sent to dead letters", len(dead_letters))
+        for dead_letter in dead_letters:
+            record = dead_letter_record(dead_letter, time.time())
+            for callback in self.on_dead_letter:
+                callback(record)
+
+
+def run(args: argparse.Namespace, config: Config) -> int:
+    for name in ("speed", "duration", "summary_every"):
+        value = getattr(args, name)
+        if not math.isfinite(value) or value < 0 or (name == "speed" and value == 0):
+            print(f"agentload run: --{name.replace('_', '-')} {value:g} is invalid; use a positive number", file=sys.stderr)
+            return 2
+    if args.agents < 1 or args.team_size < 1:
+        print("agentload run: --agents and --team-size must be at least 1", file=sys.stderr)
+        return 2
+    try:
+        start_ts = parse_ts(args.start, "--start") if args.start else math.floor(time.time() / 60.0) * 60.0
+    except InvalidEventError as exc:
+        print(f"agentload run: {exc}", file=sys.stderr)
+        return 2
+    return asyncio.run(_run(args, config, start_ts))
+
+
+async def _run(args: argparse.Namespace, config: Config, start_ts: float) -> int:
+    settings = SimulatorSettings(agents=args.agents, team_size=args.team_size, seed=args.seed)
+    simulator = FloorSimulator(settings, start_ts)
+    engine = Engine(config)
+    runtime = EmbeddedRuntime(engine, simulator, start_ts)
+    out: TextIO = sys.stdout
+    source = config.runtime.event_source
+
+    if args.json:
+        runtime.on_transition.append(lambda tr: print(dumps(break_cloudevent(tr, source)), file=out, flush=True))
+    else:
+        runtime.on_transition.append(lambda tr: print(format_transition(tr), file=out, flush=True))
+
+    teams = len(set(simulator.team_of.values()))
+    log.info(
+        "started: %d simulated agents in %d teams, seed %d, %gx speed (one wall-clock second is %s of floor time)",
+        args.agents,
+        teams,
+        args.seed,
+        args.speed,
+        _duration_words(args.speed),
+    )
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+
+    wall_start = time.monotonic()
+    next_summary = wall_start + args.summary_every if args.summary_every else math.inf
+    try:
+        while not stop.is_set():
+            wall_now = time.monotonic()
+            elapsed = wall_now - wall_start
+            if args.duration and elapsed >= args.duration:
+                break
+            runtime.step(start_ts + elapsed * args.speed)
+            if wall_now >= next_summary and not args.json:
+                print(format_floor_summary(engine, runtime.now), file=out, flush=True)
+                next_summary += args.summary_every
+            try:
+                await asyncio.wait_for(stop.wait(), timeout=TICK_WALL_S)
+            except asyncio.TimeoutError:
+                pass
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+
+    if not args.json:
+        print(format_floor_summary(engine, runtime.now), file=out, flush=True)
+    log.info("stopped after %.0f s of floor time", runtime.now - start_ts)
+    return 0
+
+
+def _duration_words(speed: float) -> str:
+    if speed >= 3600:
+        return f"{speed / 3600:g} h"
+    if speed >= 60:
+        return f"{speed / 60:g} min"
+    return f"{speed:g} s"
