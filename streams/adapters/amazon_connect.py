@@ -95,6 +95,7 @@ class _AgentState:
 class _ContactLink:
     agent_id: str
     connected_ts: float
+    team_id: str | None
 
 
 class AmazonConnectAdapter(Adapter):
@@ -194,7 +195,7 @@ class AmazonConnectAdapter(Adapter):
         # arrive while the agent event still waits in the reorder buffer find their agent.
         for contact in snapshot.contacts.values():
             if contact.connected_ts is not None:
-                self._link_contact(contact.contact_id, agent_id, contact.connected_ts)
+                self._link_contact(contact.contact_id, agent_id, contact.connected_ts, snapshot.team_id)
 
         return self._submit(agent_id, ts, event_id, document, lambda: self._apply(agent_id, event_id, ts, snapshot))
 
@@ -363,21 +364,23 @@ class AmazonConnectAdapter(Adapter):
         return state, name
 
     def _state_ts(self, snapshot: _Snapshot, state: str, ts: float, agent_id: str) -> float:
-        # The state began when the snapshot says, but never before the last applied event: the
-        # status of an agent leaving after-contact work started long before the call.
+        last_ts = self._memory[agent_id].last_ts
         if state == "on_call":
             began = max((c.connected_ts or ts) for c in snapshot.contacts.values() if c.state in _LIVE)
         elif state == "acw":
             began = max((c.state_ts or ts) for c in snapshot.contacts.values() if c.state == _ENDED)
+        elif snapshot.status_ts is not None and snapshot.status_ts > last_ts:
+            began = snapshot.status_ts
         else:
-            began = snapshot.status_ts if snapshot.status_ts is not None else ts
-        last_ts = self._memory[agent_id].last_ts
+            # The status itself did not change (an agent leaving after-contact work returns to a
+            # status set before the call), so the event that shows the change is the best time.
+            began = ts
         return min(ts, max(began, last_ts))
 
     # Contact links -----------------------------------------------------------------------------
 
-    def _link_contact(self, contact_id: str, agent_id: str, connected_ts: float) -> None:
-        self._contacts[contact_id] = _ContactLink(agent_id, connected_ts)
+    def _link_contact(self, contact_id: str, agent_id: str, connected_ts: float, team_id: str | None) -> None:
+        self._contacts[contact_id] = _ContactLink(agent_id, connected_ts, team_id)
         self._contacts.move_to_end(contact_id)
         while len(self._contacts) > _MAX_REMEMBERED_CONTACTS:
             self._contacts.popitem(last=False)
@@ -392,7 +395,8 @@ class AmazonConnectAdapter(Adapter):
         if isinstance(agent_info, dict) and agent_info.get("agentArn") and agent_info.get("connectedToAgentTimestamp"):
             agent_id = arn_resource_id(agent_info["agentArn"], "agent", "contact event agentInfo.agentArn")
             connected_ts = read_ts(agent_info["connectedToAgentTimestamp"], "contact event connectedToAgentTimestamp")
-            self._link_contact(contact_id, agent_id, connected_ts)
+            agent = self._agents.get(agent_id)
+            self._link_contact(contact_id, agent_id, connected_ts, agent.team_id if agent else None)
         return self._ignore("contact event (used only to link contacts to agents; the agent event stream gives calls)")
 
     # Contact Lens ------------------------------------------------------------------------------
@@ -417,8 +421,7 @@ class AmazonConnectAdapter(Adapter):
         if not isinstance(segments, list):
             raise NativeEventError(f"{what} for contact {contact_id!r}: Segments must be a list, not {segments!r}")
 
-        agent = self._agents.get(link.agent_id)
-        team_id = agent.team_id if agent else None
+        team_id = link.team_id
         events: list[dict] = []
         for index, segment in enumerate(segments):
             if not isinstance(segment, dict):

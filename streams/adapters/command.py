@@ -65,8 +65,8 @@ def read_documents(stream: IO[str]) -> Iterator[tuple[object, str | None]]:
     """Yield (document, None) for each input document, or (raw text, error) for unreadable input.
 
     JSON Lines are recognised by a first line that is a JSON object on its own, and are then read
-    line by line, so that a live pipe converts as it goes. Anything else is read whole as one JSON
-    document or array.
+    line by line, so that a live pipe converts as it goes. Anything else is read whole as JSON
+    documents or arrays one after another; the text from the first invalid one on is one error.
     """
     first = ""
     for line in stream:
@@ -91,19 +91,27 @@ def read_documents(stream: IO[str]) -> Iterator[tuple[object, str | None]]:
                 yield line.rstrip("\n"), f"line {number} is not valid JSON ({exc}); send one JSON object per line"
         return
 
+    # Read whole: one document, an array, or several pretty-printed documents one after another.
     text = first + stream.read()
-    try:
-        document = json.loads(text)
-    except ValueError as exc:
-        yield text, (
-            f"input is not valid JSON ({exc}); send one JSON document, a JSON array of documents, or "
-            "JSON Lines with one document per line"
-        )
-        return
-    if isinstance(document, list):
-        yield from ((item, None) for item in document)
-    else:
-        yield document, None
+    decoder = json.JSONDecoder()
+    position = 0
+    while True:
+        while position < len(text) and text[position].isspace():
+            position += 1
+        if position == len(text):
+            return
+        try:
+            document, position = decoder.raw_decode(text, position)
+        except ValueError as exc:
+            yield text[position:], (
+                f"input is not valid JSON ({exc}); send one JSON document, a JSON array of documents, "
+                "or JSON Lines with one document per line"
+            )
+            return
+        if isinstance(document, list):
+            yield from ((item, None) for item in document)
+        else:
+            yield document, None
 
 
 def run(args: argparse.Namespace) -> int:
