@@ -156,7 +156,7 @@ class AmazonConnectAdapter(Adapter):
         if "contactId" in document and "eventType" in document:
             return self._contact_event(document)
         if "ConversationCharacteristics" in document and "JobStatus" in document:
-            # Post-call output arrives after the call and repeats what the real-time segments gave.
+            # Post-call output arrives after the call and repeats what the real-time segments give.
             return self._ignore("Contact Lens post-call analysis (real-time segments give the same signals live)")
         if isinstance(detail_type, str):
             return self._ignore(f"EventBridge detail-type {detail_type!r} carries no call event")
@@ -249,7 +249,7 @@ class AmazonConnectAdapter(Adapter):
         for contact_id, before in previous.contacts.items():
             if contact_id not in current.contacts and before.state in _LIVE:
                 # The contact vanished while live, so the snapshot that ended it was never seen.
-                events.extend(self._call_end(agent_id, team_id, before, ts, ts))
+                events.extend(self._call_end(agent_id, team_id, before, ts))
 
         state = self._state_of(current)
         if state != agent.state:
@@ -335,7 +335,7 @@ class AmazonConnectAdapter(Adapter):
             call_id=held.contact_id,
         )
 
-    def _call_end(self, agent_id: str, team_id: str | None, before: _Contact, end_ts: float, ts: float) -> list[dict]:
+    def _call_end(self, agent_id: str, team_id: str | None, before: _Contact, end_ts: float) -> list[dict]:
         events = []
         if before.state == "CONNECTED_ONHOLD":
             events.append(self._hold_end(agent_id, team_id, before, end_ts))
