@@ -1,0 +1,1 @@
+"""Platform adapters: native contact-center events in, canonical ``call-events`` out."""
