@@ -11,6 +11,7 @@ from streams.config import ConfigError, load_config
 
 def build_parser() -> argparse.ArgumentParser:
     from streams import embedded, replay
+    from streams.adapters import command as ingest
 
     parser = argparse.ArgumentParser(
         prog="agentload",
@@ -31,6 +32,12 @@ def build_parser() -> argparse.ArgumentParser:
     replay_parser = commands.add_parser("replay", help="run the engine over a recorded file as fast as possible")
     replay.add_arguments(replay_parser)
     replay_parser.set_defaults(handler=replay.run)
+
+    ingest_parser = commands.add_parser(
+        "ingest", help="convert Amazon Connect, Twilio or Genesys events to canonical call-events JSON Lines"
+    )
+    ingest.add_arguments(ingest_parser)
+    ingest_parser.set_defaults(handler=lambda args, config: ingest.run(args))
     return parser
 
 
