@@ -4,7 +4,11 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test bench clean
+# The local Kafka broker; deploy/kafka/README.md lists its settings (KAFKA_PORT, KAFKA_DATA_DIR, ...).
+BROKER := deploy/kafka/broker
+export KAFKA_PYTHON ?= $(abspath $(BIN))/python
+
+.PHONY: install run test bench clean kafka-up kafka-down
 
 install: $(STAMP)
 
@@ -19,11 +23,19 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	$(BIN)/agentload run $(ARGS)
 
+# Starts the local broker unless KAFKA_BOOTSTRAP_SERVERS names one, and stops it again even when
+# tests fail; the exit status is pytest's, so "no tests collected" (exit 5) fails too.
 test: $(STAMP)
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	deploy/kafka/with-broker $(BIN)/python -m pytest $(PYTEST_ARGS)
 
 bench: $(STAMP)
 	$(BIN)/python -m tests.benchmarks
+
+kafka-up: $(STAMP)
+	$(BROKER) start
+
+kafka-down:
+	$(BROKER) stop
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis

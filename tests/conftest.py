@@ -6,6 +6,9 @@ from pathlib import Path
 
 import pytest
 
+# Imported so that every test can take these fixtures; they live beside the Kafka helpers.
+from tests.kafka_support import kafka_bootstrap, kafka_topic_prefix  # noqa: F401
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 # The real public data sets live beside the repository, not in it; a user's clone may lack them.
 SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
