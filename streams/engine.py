@@ -115,7 +115,9 @@ class Engine:
         self.teams: dict[str, TeamState] = {}
         self.transitions: list[Transition] = []
         self.dead_letters: list[DeadLetter] = []
-        self.policy = BreakPolicy(self.agents, self.teams, self._schedule, self.transitions.append)
+        # (team, transition type) -> count, for metrics.
+        self.transition_counts: dict[tuple[str, str], int] = {}
+        self.policy = BreakPolicy(self.agents, self.teams, self._schedule, self._emit)
 
         self._buffer: list[tuple] = []
         self._timers: list[tuple] = []
@@ -201,6 +203,11 @@ class Engine:
         self._fire_timers(watermark)
         self.applied_until = watermark
         self._forget(watermark)
+
+    def _emit(self, transition: Transition) -> None:
+        key = (transition.team_id, transition.type)
+        self.transition_counts[key] = self.transition_counts.get(key, 0) + 1
+        self.transitions.append(transition)
 
     def _schedule(self, deadline: float, kind: str, key: str, token: object) -> None:
         self._timer_seq += 1

@@ -316,11 +316,11 @@ def validate_any(document: object) -> Event:
     return validate_call_event(document)
 
 
-def topic_of(event: Event) -> str:
-    """Return the input topic an event belongs to."""
-    if event.type == "break_action":
+def topic_of_type(event_type: str) -> str:
+    """Return the input topic that events of ``event_type`` arrive on."""
+    if event_type == "break_action":
         return BREAK_ACTIONS
-    if event.type == "audio_features":
+    if event_type == "audio_features":
         return AUDIO_FEATURES
     return CALL_EVENTS
 
