@@ -119,12 +119,15 @@ class AudioBaseline:
         return self._state.tolist()
 
     def median(self, name: str) -> float:
+        """Running median of a tracked feature (pitch as ``pitch_st``, semitones above 100 Hz)."""
         return self._state[_offset(name)]
 
     def mad(self, name: str) -> float:
+        """Running mean absolute deviation of a tracked feature around its median."""
         return self._state[_offset(name) + 1]
 
     def windows(self, name: str) -> int:
+        """Number of windows in which the feature was defined and counted."""
         return int(self._state[_offset(name) + 2])
 
     def update(self, values: Mapping[str, object], config: BaselineConfig = BaselineConfig()) -> None:
