@@ -62,6 +62,8 @@ WINDOW_S_RANGE = (0.1, 60.0)
 # sr / fmin below frame_length / 2 at both sample rates, as yin needs.
 FMIN_HZ = 65.0
 FMAX_HZ = 600.0
+# NOTE: the voicing, speech and onset thresholds below were set by inspecting a few CREMA-D and
+# Free Spoken Digit clips, not tuned on real telephone calls.
 VOICING_MIN_CORRELATION = 0.6
 MIN_VOICED_FRAMES = 10
 
