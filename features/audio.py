@@ -136,7 +136,7 @@ class _FrameActivity:
 
 
 class _ChannelState:
-    """What one channel carries from one window to the next."""
+    """State that one channel carries from one window to the next."""
 
     __slots__ = ("floor_minima", "previous_mel_db", "previous_flux", "last_onset_frame")
 
@@ -545,7 +545,7 @@ def pitch_summary(f0_hz: np.ndarray) -> tuple[float, float]:
 def clipped_ratio(y: np.ndarray, *, clip_level: float = CLIP_LEVEL) -> float | None:
     """Return the share of finite samples whose magnitude reaches ``clip_level``.
 
-    ``None`` when ``y`` holds no finite sample.
+    ``None`` when ``y`` contains no finite sample.
     """
     finite = y[np.isfinite(y)]
     if finite.size == 0:

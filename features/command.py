@@ -174,7 +174,7 @@ def _check_layouts(paths: list[Path], channels: tuple[str, ...], stereo_agent_ch
         layout = inspect_wav(path, mono_channel=channels[0], stereo_agent_channel=stereo_agent_channel)
         if len(layout.channels) == 1 and len(channels) != 1:
             raise AudioInputError(
-                f"{path} is mono, so it holds one speaker; pass --channel once (customer or agent)"
+                f"{path} is mono, so it contains one speaker; pass --channel once (customer or agent)"
             )
         if first is None:
             first = layout
