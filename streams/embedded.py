@@ -25,7 +25,9 @@ from streams.codec import break_cloudevent, dead_letter_record, dumps
 from streams.config import Config
 from streams.engine import Engine, Origin
 from streams.events import CALL_EVENTS, BREAK_ACTIONS, InvalidEventError, parse_ts, validate_any
+from streams.metrics import Metrics
 from streams.simulator import FloorSimulator, SimulatorSettings
+from streams.web import DEFAULT_HTTP_HOST, DEFAULT_HTTP_PORT, create_app, start_server
 
 log = logging.getLogger("agentload.embedded")
 
@@ -50,6 +52,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--summary-every", type=float, default=10.0, metavar="S", help="wall-clock seconds between floor summaries (default 10)"
     )
     parser.add_argument("--json", action="store_true", help="print the recovery-breaks CloudEvents instead of readable lines")
+    parser.add_argument(
+        "--http-host", default=DEFAULT_HTTP_HOST, help=f"address of /metrics, /healthz, /readyz (default {DEFAULT_HTTP_HOST})"
+    )
+    parser.add_argument(
+        "--http-port", type=int, default=DEFAULT_HTTP_PORT, help=f"port of the HTTP endpoints (default {DEFAULT_HTTP_PORT})"
+    )
+    parser.add_argument("--no-http", action="store_true", help="serve no HTTP endpoints")
 
 
 class EmbeddedRuntime:
@@ -58,10 +67,12 @@ class EmbeddedRuntime:
     ``on_transition`` callbacks (the console, the floor view) receive every break transition.
     """
 
-    def __init__(self, engine: Engine, simulator: FloorSimulator, start_ts: float):
+    def __init__(self, engine: Engine, simulator: FloorSimulator, start_ts: float, metrics: Metrics | None = None):
         self.engine = engine
         self.simulator = simulator
+        self.metrics = metrics
         self.now = start_ts
+        self.started = False
         self.on_transition: list[Callable[[Transition], None]] = []
         self.on_dead_letter: list[Callable[[dict], None]] = []
         self.on_snapshot: list[Callable[[dict], None]] = []
@@ -71,8 +82,11 @@ class EmbeddedRuntime:
     def step(self, now: float) -> None:
         """Move simulated time on to ``now`` and deliver everything due."""
         self.now = now
+        self.started = True
         engine = self.engine
-        for document in self.simulator.events_until(now):
+        step_started = time.perf_counter()
+        documents = self.simulator.events_until(now)
+        for document in documents:
             document.pop("_t", None)
             topic = BREAK_ACTIONS if "action" in document else CALL_EVENTS
             origin = Origin(topic, None, None, document["agent_id"], "")
@@ -84,7 +98,10 @@ class EmbeddedRuntime:
                 continue
             engine.submit(event, origin)
         engine.advance_to(now)
-        self._deliver()
+        self._deliver(step_started)
+        if self.metrics is not None:
+            self.metrics.received(len(documents))
+            self.metrics.tick_duration_seconds.observe(time.perf_counter() - step_started)
         if now >= self._next_snapshot_at:
             snapshots = engine.snapshots(now - engine.config.runtime.lateness_s, self._snapshot_interval_s)
             for callback in self.on_snapshot:
@@ -92,8 +109,14 @@ class EmbeddedRuntime:
                     callback(snapshot)
             self._next_snapshot_at = now + min(self._snapshot_interval_s, engine.config.runtime.tick_interval_s)
 
-    def _deliver(self) -> None:
-        for transition in self.engine.drain_transitions():
+    def _deliver(self, step_started: float) -> None:
+        transitions = self.engine.drain_transitions()
+        if transitions and self.metrics is not None:
+            # The events behind these transitions were applied in this step.
+            latency_s = time.perf_counter() - step_started
+            for _ in transitions:
+                self.metrics.decision_latency_seconds.observe(latency_s)
+        for transition in transitions:
             if transition.type == SUGGESTED:
                 self.simulator.offer(
                     transition.agent_id,
@@ -136,7 +159,9 @@ async def _run(args: argparse.Namespace, config: Config, start_ts: float) -> int
     settings = SimulatorSettings(agents=args.agents, team_size=args.team_size, seed=args.seed)
     simulator = FloorSimulator(settings, start_ts)
     engine = Engine(config)
-    runtime = EmbeddedRuntime(engine, simulator, start_ts)
+    metrics = Metrics()
+    metrics.watch(engine)
+    runtime = EmbeddedRuntime(engine, simulator, start_ts, metrics)
     out: TextIO = sys.stdout
     source = config.runtime.event_source
 
@@ -154,6 +179,20 @@ async def _run(args: argparse.Namespace, config: Config, start_ts: float) -> int
         args.speed,
         _duration_words(args.speed),
     )
+
+    runner = None
+    if not args.no_http:
+        app = create_app(lambda: runtime.started)
+        try:
+            runner = await start_server(app, args.http_host, args.http_port)
+        except OSError as exc:
+            print(
+                f"agentload run: cannot serve HTTP on {args.http_host}:{args.http_port} ({exc.strerror}); "
+                "pick a free port with --http-port, or pass --no-http",
+                file=sys.stderr,
+            )
+            return 2
+        metrics.ready.set(1)
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -179,6 +218,9 @@ async def _run(args: argparse.Namespace, config: Config, start_ts: float) -> int
     finally:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)
+        metrics.ready.set(0)
+        if runner is not None:
+            await runner.cleanup()
 
     if not args.json:
         print(format_floor_summary(engine, runtime.now), file=out, flush=True)
