@@ -23,7 +23,7 @@ from features.audio import AudioInputError, FeatureExtractor, WindowFeatures, ch
 from features.wav import inspect_wav, read_blocks
 from streams.events import InvalidEventError, format_ts, parse_ts
 
-PRIVACY_MODES = ("standard", "eu")
+PRIVACY_MODES = ("default", "eu")
 # Four decimals keep dB, Hz and ratios well inside their measurement error and the messages short.
 VALUE_DECIMALS = 4
 
@@ -56,8 +56,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--privacy-mode",
         choices=PRIVACY_MODES,
-        default="standard",
-        help="eu forbids analysing the agent's own voice (default standard)",
+        default=None,
+        help="eu forbids analysing the agent's own voice (default: privacy.mode of the configuration)",
     )
 
 
@@ -78,7 +78,7 @@ def run(args: argparse.Namespace, stdout: TextIO | None = None, stderr: TextIO |
             stereo_agent_channel=args.stereo_agent_channel,
             window_s=args.window_s,
             start_ts=args.start_ts,
-            privacy_mode=args.privacy_mode,
+            privacy_mode=args.privacy_mode or "default",
         )
         write_json_lines(messages, stdout)
     except (AudioInputError, InvalidEventError, OSError) as exc:
@@ -96,7 +96,7 @@ def extract_messages(
     stereo_agent_channel: int | None = None,
     window_s: float = 1.0,
     start_ts: str | None = None,
-    privacy_mode: str = "standard",
+    privacy_mode: str = "default",
 ) -> Iterator[dict]:
     """Yield the audio-features messages of one call recorded in ``paths``, window by window.
 

@@ -11,6 +11,7 @@ from streams.config import ConfigError, load_config
 
 def build_parser() -> argparse.ArgumentParser:
     from streams import embedded, replay
+    from features import command as features
     from streams.adapters import command as ingest
 
     parser = argparse.ArgumentParser(
@@ -38,7 +39,22 @@ def build_parser() -> argparse.ArgumentParser:
     )
     ingest.add_arguments(ingest_parser)
     ingest_parser.set_defaults(handler=lambda args, config: ingest.run(args))
+
+    features_parser = commands.add_parser(
+        "features", help="compute audio-features messages from call audio (WAV) as JSON Lines"
+    )
+    features.add_arguments(features_parser)
+    features_parser.set_defaults(handler=_run_features)
     return parser
+
+
+def _run_features(args: argparse.Namespace, config) -> int:
+    from features import command as features
+
+    # The configuration's eu mode cannot be loosened from the command line.
+    if args.privacy_mode is None or config.privacy.mode == "eu":
+        args.privacy_mode = config.privacy.mode
+    return features.run(args)
 
 
 def main(argv: list[str] | None = None) -> int:

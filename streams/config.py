@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from features.baseline import BaselineConfig
+
 DEFAULTS_PATH = Path(__file__).with_name("defaults.toml")
 
 TEAM_SECTIONS = ("load", "factors", "baseline", "levels", "breaks")
@@ -81,6 +83,9 @@ _RULES: dict[str, dict[str, _Rule]] = {
         "abuse_points": _points(),
         "threat_points": _points(),
         "time_since_recovery_points_per_h": _points(),
+        "customer_intensity_points_per_min": _points(),
+        "talk_over_points_per_min": _points(),
+        "audio_max_z": _Rule(float, 0.0, 100.0),
     },
     "baseline": {
         "min_calls": _Rule(int, 1, 10_000),
@@ -89,6 +94,8 @@ _RULES: dict[str, dict[str, _Rule]] = {
         "handle_time_prior_spread": _Rule(float, 0.0, 10.0, low_open=True),
         "sentiment_prior_mean": _Rule(float, -1.0, 1.0),
         "sentiment_prior_spread": _Rule(float, 0.0, 2.0, low_open=True),
+        "audio_min_windows": _Rule(int, 1, 1_000_000),
+        "audio_half_life_windows": _Rule(float, 1.0, 1e7),
     },
     "levels": {
         "amber": _Rule(float, 0.0, 1000.0, low_open=True),
@@ -149,12 +156,16 @@ class TeamParams:
     abuse_points: float
     threat_points: float
     time_since_recovery_points_per_s: float
+    customer_intensity_points_per_min: float
+    talk_over_points_per_min: float
+    audio_max_z: float
     min_calls: int
     ewma_alpha: float
     handle_time_prior_log: float
     handle_time_prior_spread: float
     sentiment_prior_mean: float
     sentiment_prior_spread: float
+    audio_baseline: BaselineConfig
     amber: float
     red: float
     amber_exit: float
@@ -352,12 +363,18 @@ def _resolve_team(team_id: str, sections: dict[str, dict[str, Any]], overrides: 
         abuse_points=factors["abuse_points"],
         threat_points=factors["threat_points"],
         time_since_recovery_points_per_s=factors["time_since_recovery_points_per_h"] / 3600.0,
+        customer_intensity_points_per_min=factors["customer_intensity_points_per_min"],
+        talk_over_points_per_min=factors["talk_over_points_per_min"],
+        audio_max_z=factors["audio_max_z"],
         min_calls=baseline["min_calls"],
         ewma_alpha=baseline["ewma_alpha"],
         handle_time_prior_log=math.log(baseline["handle_time_prior_s"]),
         handle_time_prior_spread=baseline["handle_time_prior_spread"],
         sentiment_prior_mean=baseline["sentiment_prior_mean"],
         sentiment_prior_spread=baseline["sentiment_prior_spread"],
+        audio_baseline=BaselineConfig(
+            half_life_windows=baseline["audio_half_life_windows"], min_windows=baseline["audio_min_windows"]
+        ),
         amber=levels["amber"],
         red=levels["red"],
         amber_exit=levels["amber"] - levels["hysteresis"],

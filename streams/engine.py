@@ -27,8 +27,11 @@ from alerts.policy import (
     TeamState,
     Transition,
 )
+from features.baseline import AudioBaseline, customer_intensity, talk_over
 from features.call_factors import (
     BACK_TO_BACK,
+    CUSTOMER_INTENSITY,
+    TALK_OVER,
     FACTORS,
     ESCALATION,
     HANDLE_TIME,
@@ -121,6 +124,8 @@ class Engine:
 
         self._buffer: list[tuple] = []
         self._timers: list[tuple] = []
+        # Customer audio baseline of each team: the prior of agents with little audio history.
+        self._team_audio: dict[str, AudioBaseline] = {}
         self._timer_seq = 0
         self._seen: dict[str, float] = {}
         self._seen_order: deque[tuple[float, str]] = deque()
@@ -499,8 +504,30 @@ class Engine:
             agent.hostile_times = recent
 
     def _on_audio_features(self, agent: AgentState, event: Event, now: float):
-        # NOTE: audio features are validated and counted, but no audio factor is computed yet.
-        return IGNORED
+        fields = event.fields
+        if fields["channel"] != "customer":
+            # No factor is computed from the agent's own voice (see privacy.agent_voice_factors).
+            return IGNORED
+        params = agent.params
+        team_baseline = self._team_audio.get(agent.team_id)
+        if team_baseline is None:
+            team_baseline = self._team_audio[agent.team_id] = AudioBaseline.from_prior()
+        if agent.audio is None:
+            agent.audio = AudioBaseline.from_prior()
+
+        # Judge the window against the history before it, then let it join the history.
+        minutes = fields["window_s"] / 60.0
+        intensity = customer_intensity(fields, agent.audio, team_baseline, params.audio_baseline)
+        if intensity is not None:
+            score = min(intensity.score, params.audio_max_z)
+            self._add(agent, CUSTOMER_INTENSITY, params.customer_intensity_points_per_min * minutes * score, now)
+        overlap = talk_over(fields, agent.audio, team_baseline, params.audio_baseline)
+        if overlap is not None:
+            score = min(overlap.score, params.audio_max_z)
+            self._add(agent, TALK_OVER, params.talk_over_points_per_min * minutes * score, now)
+        agent.audio.update(fields, params.audio_baseline)
+        team_baseline.update(fields, params.audio_baseline)
+        return None
 
     # Break actions ----------------------------------------------------------------------------
 
