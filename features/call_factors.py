@@ -86,10 +86,15 @@ def handle_time_impulse(params: TeamParams, handle_time_s: float, log_mean: floa
 
 def sentiment_deviation(params: TeamParams, score: float, mean: float, deviation: float, calls: int) -> float:
     """How many baseline spreads ``score`` lies below the agent's usual customer sentiment (≥ 0)."""
-    usual = blend(mean, params.sentiment_prior_mean, calls, params.min_calls)
-    spread = blend(deviation, params.sentiment_prior_spread, calls, params.min_calls)
-    z = (usual - score) / max(spread, _MIN_SENTIMENT_SPREAD)
-    return min(max(z, 0.0), params.sentiment_max_z)
+    if calls >= params.min_calls:
+        usual, spread = mean, deviation
+    else:
+        usual = blend(mean, params.sentiment_prior_mean, calls, params.min_calls)
+        spread = blend(deviation, params.sentiment_prior_spread, calls, params.min_calls)
+    z = (usual - score) / (spread if spread > _MIN_SENTIMENT_SPREAD else _MIN_SENTIMENT_SPREAD)
+    if z <= 0.0:
+        return 0.0
+    return z if z < params.sentiment_max_z else params.sentiment_max_z
 
 
 def negative_sentiment_impulse(params: TeamParams, z: float, window_s: float | None) -> float:

@@ -51,6 +51,9 @@ from streams.state import AMBER, GREEN, LEVELS, RECOVERY_STATES, RED, AgentState
 # A call longer than this is a data error, not a long call: the platform lost its end.
 MAX_HANDLE_TIME_S = 12 * 3600.0
 
+# Event time between two clean-ups of the de-duplication ids and ended-break history.
+_FORGET_EVERY_S = 10.0
+
 # Bits of CallState.flags: impulses counted at most once per call.
 FLAG_ESCALATION = 1
 FLAG_ABUSE = 2
@@ -127,12 +130,16 @@ class Engine:
         # Customer audio baseline of each team: the prior of agents with little audio history.
         self._team_audio: dict[str, AudioBaseline] = {}
         self._timer_seq = 0
+        # Event ids seen, with their event time, and the same ids in arrival order for clean-up.
         self._seen: dict[str, float] = {}
-        self._seen_order: deque[tuple[float, str]] = deque()
+        self._seen_order: deque[str] = deque()
         self.max_ts = -math.inf
         self.applied_until = -math.inf
-        # (type, outcome) -> count; outcome is processed, duplicate, late, ignored or a dead-letter reason.
-        self.counts: dict[tuple[str, str], int] = {}
+        self._next_forget_at = -math.inf
+        # (type, outcome) -> count for outcomes other than processed: duplicate, late, ignored or a
+        # dead-letter reason. Processed events are counted by type alone, which is cheaper.
+        self._counts: dict[tuple[str, str], int] = {}
+        self._processed: dict[str, int] = {}
 
         self._handlers = {
             "agent_state": self._on_agent_state,
@@ -152,21 +159,28 @@ class Engine:
     def submit(self, event: Event, origin: Origin | None = None) -> None:
         """Take one validated event; apply it now, or buffer it until the lateness bound passes."""
         event_id = event.event_id
-        if event_id in self._seen:
+        seen = self._seen
+        if event_id in seen:
             self._count(event.type, "duplicate")
             return
         ts = event.ts
-        self._seen[event_id] = ts
-        self._seen_order.append((ts, event_id))
+        seen[event_id] = ts
+        self._seen_order.append(event_id)
 
         if ts < self.applied_until:
             self._apply(event, origin, self.applied_until, "late")
             return
 
-        heapq.heappush(self._buffer, (ts, TYPE_RANK[event.type], event_id, event, origin))
+        buffer = self._buffer
+        heapq.heappush(buffer, (ts, TYPE_RANK[event.type], event_id, event, origin))
         if ts > self.max_ts:
             self.max_ts = ts
-            self._release(ts - self._lateness_s)
+            watermark = ts - self._lateness_s
+            if watermark > self.applied_until:
+                if buffer[0][0] <= watermark:
+                    self._release(watermark)
+                else:
+                    self._advance_watermark(watermark)
 
     def advance_to(self, now: float) -> None:
         """Move event time on to ``now`` minus the lateness bound, as a runtime's tick does.
@@ -197,17 +211,31 @@ class Engine:
 
     # Ordering and time ------------------------------------------------------------------------
 
+    def _advance_watermark(self, watermark: float) -> None:
+        if self._timers and self._timers[0][0] <= watermark:
+            self._fire_timers(watermark)
+        self.applied_until = watermark
+        if watermark >= self._next_forget_at:
+            self._forget(watermark)
+            self._next_forget_at = watermark + _FORGET_EVERY_S
+
     def _release(self, watermark: float) -> None:
         if watermark <= self.applied_until:
             return
         buffer = self._buffer
+        timers = self._timers
+        apply = self._apply
         while buffer and buffer[0][0] <= watermark:
             ts, _, _, event, origin = heapq.heappop(buffer)
-            self._fire_timers(ts)
-            self._apply(event, origin, ts, "processed")
-        self._fire_timers(watermark)
+            if timers and timers[0][0] <= ts:
+                self._fire_timers(ts)
+            apply(event, origin, ts, "processed")
+        if timers and timers[0][0] <= watermark:
+            self._fire_timers(watermark)
         self.applied_until = watermark
-        self._forget(watermark)
+        if watermark >= self._next_forget_at:
+            self._forget(watermark)
+            self._next_forget_at = watermark + _FORGET_EVERY_S
 
     def _emit(self, transition: Transition) -> None:
         key = (transition.team_id, transition.type)
@@ -236,22 +264,43 @@ class Engine:
         cutoff = watermark - self._dedupe_window_s
         order = self._seen_order
         seen = self._seen
-        while order and order[0][0] < cutoff:
-            _, event_id = order.popleft()
-            seen.pop(event_id, None)
+        # Ids leave in arrival order; one that arrived early but is recent stops the clean-up
+        # until it is old too, which only keeps a few ids a little longer than needed.
+        while order and seen[order[0]] < cutoff:
+            del seen[order.popleft()]
         self.policy.forget_ended(watermark - self._history_s)
 
     def _count(self, event_type: str, outcome: str) -> None:
         key = (event_type, outcome)
-        self.counts[key] = self.counts.get(key, 0) + 1
+        self._counts[key] = self._counts.get(key, 0) + 1
+
+    @property
+    def counts(self) -> dict[tuple[str, str], int]:
+        """Return events handled so far by (type, outcome)."""
+        counts = dict(self._counts)
+        for event_type, count in self._processed.items():
+            counts[(event_type, "processed")] = count
+        return counts
 
     # Applying events --------------------------------------------------------------------------
 
     def _apply(self, event: Event, origin: Origin | None, now: float, outcome: str) -> None:
-        agent = self._agent_for(event, now)
+        agent = self.agents.get(event.agent_id)
+        if agent is None or (event.team_id is not None and event.team_id != agent.team_id):
+            agent = self._agent_for(event, now)
+        elif now > agent.t:
+            elevated_before = agent.elevated_since
+            if agent.advance(now):
+                self.policy.trigger(agent, TRIGGER_RED, agent.red_entered_at)
+            if agent.elevated_since is not elevated_before and agent.elevated_since is not None:
+                self.policy.on_elevated(agent)
         result = self._handlers[event.type](agent, event, now)
         if result is None:
-            self._count(event.type, outcome)
+            if outcome == "processed":
+                processed = self._processed
+                processed[event.type] = processed.get(event.type, 0) + 1
+            else:
+                self._count(event.type, outcome)
         elif result == IGNORED:
             self._count(event.type, IGNORED)
         else:
@@ -460,11 +509,16 @@ class Engine:
         score = fields["score"]
         params = agent.params
         z = sentiment_deviation(params, score, agent.sentiment_mean, agent.sentiment_dev, agent.sentiment_calls)
-        if z > 0.0:
-            self._add(agent, NEGATIVE_SENTIMENT, negative_sentiment_impulse(params, z, fields.get("window_s")), now)
+        if z:
+            points = negative_sentiment_impulse(params, z, fields.get("window_s"))
+            elevated_before = agent.elevated_since
+            if agent.add(NEGATIVE_SENTIMENT, points, now):
+                self.policy.trigger(agent, TRIGGER_RED, now)
+            if agent.elevated_since is not elevated_before and agent.elevated_since is not None:
+                self.policy.on_elevated(agent)
 
-        call = self._open_call(agent, event)
-        if call is not None:
+        call = agent.call
+        if call is not None and call.call_id == event.call_id:
             call.sentiment_sum += score
             call.sentiment_count += 1
         if score <= params.hostile_sentiment_max:

@@ -170,10 +170,27 @@ class AgentState:
         Red can be entered between events only on a call, as time_since_recovery fills.
         """
         entered_red = False
+        if self.state == "on_call" and self.t < t_end:
+            # The common case, one stretch on a call, without the general loop.
+            params = self.params
+            decay = params.decay_on_call_per_s
+            fill = params.time_since_recovery_points_per_s
+            dt = t_end - self.t
+            # Nothing can cross a threshold while green and heading below amber.
+            if (self.level or fill / decay >= params.amber) and self._track_levels(dt, decay, fill):
+                entered_red = True
+            factor = math.exp(-decay * dt)
+            scale = self.scale * factor
+            self.scale = scale
+            if fill:
+                added = fill / decay * (1.0 - factor) / scale
+                self.raw[TIME_SINCE_RECOVERY] += added
+                self.raw_total += added
+            self.t = t_end
         while self.t < t_end:
             stretch_end, decay, fill = self._rates(self.t, t_end)
             dt = stretch_end - self.t
-            if self._track_levels(dt, decay, fill):
+            if (self.level or fill / decay >= self.params.amber) and self._track_levels(dt, decay, fill):
                 entered_red = True
 
             factor = math.exp(-decay * dt)
