@@ -363,7 +363,7 @@ class Engine:
             return REASON_ABSURD_VALUE, (
                 f"call {event.call_id!r} of agent {event.agent_id!r} would last {handle_time_s:.0f} s "
                 f"(from {call.started_at:.0f} to {event.ts:.0f} Unix time), outside 0 to {MAX_HANDLE_TIME_S:.0f} s; "
-                "the call was closed without counting its handle time; check the ts of its call_started and call_ended"
+                "the call was closed without counting its handle time or hold; check the ts of its call_started and call_ended"
             )
         self._end_call(agent, now, event.fields.get("disposition"))
         return None
@@ -376,7 +376,7 @@ class Engine:
         if agent.state == "on_call":
             self._change_state(agent, "available", now)
 
-        if call.hold_started_at is not None:
+        if count_handle_time and call.hold_started_at is not None:
             self._add(agent, HOLD, hold_impulse(params, now - call.hold_started_at), now)
         handle_time_s = now - call.started_at
         if count_handle_time and handle_time_s > 0:

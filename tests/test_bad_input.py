@@ -9,6 +9,7 @@ import pytest
 
 from features.call_factors import HANDLE_TIME, HOLD
 from streams import cli
+from streams.state import GREEN
 from tests.helpers import (
     agent_state,
     break_action,
@@ -213,7 +214,7 @@ def test_negative_call_duration_is_dead_letter():
     assert letter.reason == "absurd_value"
     assert letter.error.startswith("call 'c1' of agent 'a' would last -50 s (from ")
     assert letter.error.endswith(
-        "outside 0 to 43200 s; the call was closed without counting its handle time; "
+        "outside 0 to 43200 s; the call was closed without counting its handle time or hold; "
         "check the ts of its call_started and call_ended"
     )
     agent = engine.agents["a"]
@@ -227,6 +228,14 @@ def test_absurd_call_duration_is_dead_letter():
     assert letter.reason == "absurd_value"
     assert letter.error.startswith("call 'c1' of agent 'a' would last 47000 s (from ")
     assert engine.agents["a"].contributions()[HANDLE_TIME] == 0.0
+
+
+def test_absurd_call_duration_counts_no_hold():
+    messages = [call_started("a", "c1", -50_000), hold_started("a", "c1", -49_000), call_ended("a", "c1", -3_000)]
+    dead, engine = run_with_follow_up(messages)
+    assert only_dead_letter(dead).reason == "absurd_value"
+    assert engine.agents["a"].contributions()[HOLD] == 0.0
+    assert engine.agents["a"].level == GREEN
 
 
 def test_hold_ended_without_hold_started_changes_nothing():
