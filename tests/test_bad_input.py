@@ -1,4 +1,4 @@
-"""Bad input: every unusable message becomes a dead letter that says what to fix, and the
+"""Bad input: every unusable message becomes a dead letter whose error states what to fix, and the
 messages after it are still processed."""
 
 from __future__ import annotations
