@@ -171,7 +171,7 @@ class Engine:
     def flush(self) -> None:
         """Apply everything buffered, as at the end of a finite input."""
         if self.max_ts > -math.inf:
-            self._release(self.max_ts)
+            self._release(self.max_ts, inclusive=True)
 
     def drain_transitions(self) -> list[Transition]:
         transitions = self.transitions[:]
@@ -190,11 +190,13 @@ class Engine:
 
     # Ordering and time ------------------------------------------------------------------------
 
-    def _release(self, watermark: float) -> None:
-        if watermark <= self.applied_until:
+    def _release(self, watermark: float, inclusive: bool = False) -> None:
+        # Events at the watermark itself stay buffered: one exactly lateness_s behind the newest
+        # event may still arrive, and it must be applied in order with them, not after them.
+        if watermark < self.applied_until or (watermark == self.applied_until and not inclusive):
             return
         buffer = self._buffer
-        while buffer and buffer[0][0] <= watermark:
+        while buffer and (buffer[0][0] < watermark or (inclusive and buffer[0][0] == watermark)):
             ts, _, _, event, origin = heapq.heappop(buffer)
             self._fire_timers(ts)
             self._apply(event, origin, ts, "processed")

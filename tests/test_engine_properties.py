@@ -336,3 +336,20 @@ def test_reasons_of_known_split():
         {"factor": "hostility", "share": 0.889, "detail": "abuse or threats from customers: 40.0 of 45.0 load points"},
         {"factor": "escalation", "share": 0.111, "detail": "transfers and escalations: 5.0 of 45.0 load points"},
     ]
+
+
+def test_event_exactly_lateness_behind_applies_in_order():
+    # The end of c1 and the start of c2 share a second; the end arrives a full lateness bound
+    # late, after an event 30 s newer has moved event time on.
+    in_order = [
+        call_started("a", "c1", 0, event_id="1"),
+        call_ended("a", "c1", 100, event_id="2"),
+        call_started("a", "c2", 100, event_id="3"),
+        agent_state("b", "available", 130, event_id="4"),
+    ]
+    arrival = [in_order[0], in_order[2], in_order[3], in_order[1]]
+
+    published, letters, agents = outcome(arrival, until_s=2000)
+
+    assert letters == []
+    assert (published, letters, agents) == outcome(in_order, until_s=2000)
