@@ -339,8 +339,8 @@ class Engine:
             if call.call_id == event.call_id:
                 return None
             # The platform lost the previous call's end: close it here so the agent is not
-            # stuck on a call forever.
-            self._end_call(agent, now, None)
+            # stuck on a call forever. Past the handle-time bound its length is unknown.
+            self._end_call(agent, now, None, count_handle_time=now - call.started_at <= MAX_HANDLE_TIME_S)
 
         self.policy.on_call_started(agent, now)
         self._change_state(agent, "on_call", now)

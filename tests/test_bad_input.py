@@ -313,3 +313,17 @@ def test_replay_writes_dead_letters_and_goes_on(tmp_path, capsys):
     summary = [line.split() for line in captured.out.splitlines() if line.startswith("a ")]
     assert summary == [["a", "default", "1", "1.1", "0.0", "0.0", "0"]]
     assert captured.err.endswith(f"3 messages could not be used; see the dead letters in {dead_path}\n")
+
+
+def test_lost_call_end_over_twelve_hours_counts_no_hold():
+    # The platform lost the end of c1 and of its hold; c2 starts two days later.
+    _, dead, engine = run_engine(
+        [call_started("a", "c1", 0), hold_started("a", "c1", 10), call_started("a", "c2", 2 * 86_400)]
+    )
+    agent = engine.agents["a"]
+    assert dead == []
+    assert agent.call.call_id == "c2"
+    assert agent.contributions()[HOLD] == 0.0
+    assert agent.contributions()[HANDLE_TIME] == 0.0
+    assert agent.ht_calls == 0
+    assert agent.level == GREEN
