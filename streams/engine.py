@@ -177,7 +177,7 @@ class Engine:
             self.max_ts = ts
             watermark = ts - self._lateness_s
             if watermark > self.applied_until:
-                if buffer[0][0] <= watermark:
+                if buffer[0][0] < watermark:
                     self._release(watermark)
                 else:
                     self._advance_watermark(watermark)
@@ -192,7 +192,7 @@ class Engine:
     def flush(self) -> None:
         """Apply everything buffered, as at the end of a finite input."""
         if self.max_ts > -math.inf:
-            self._release(self.max_ts)
+            self._release(self.max_ts, inclusive=True)
 
     def drain_transitions(self) -> list[Transition]:
         transitions = self.transitions[:]
@@ -219,13 +219,15 @@ class Engine:
             self._forget(watermark)
             self._next_forget_at = watermark + _FORGET_EVERY_S
 
-    def _release(self, watermark: float) -> None:
-        if watermark <= self.applied_until:
+    def _release(self, watermark: float, inclusive: bool = False) -> None:
+        # Events at the watermark itself stay buffered: one exactly lateness_s behind the newest
+        # event may still arrive, and it must be applied in order with them, not after them.
+        if watermark < self.applied_until or (watermark == self.applied_until and not inclusive):
             return
         buffer = self._buffer
         timers = self._timers
         apply = self._apply
-        while buffer and buffer[0][0] <= watermark:
+        while buffer and (buffer[0][0] < watermark or (inclusive and buffer[0][0] == watermark)):
             ts, _, _, event, origin = heapq.heappop(buffer)
             if timers and timers[0][0] <= ts:
                 self._fire_timers(ts)
@@ -398,8 +400,8 @@ class Engine:
             if call.call_id == event.call_id:
                 return None
             # The platform lost the previous call's end: close it here so the agent is not
-            # stuck on a call forever.
-            self._end_call(agent, now, None)
+            # stuck on a call forever. Past the handle-time bound its length is unknown.
+            self._end_call(agent, now, None, count_handle_time=now - call.started_at <= MAX_HANDLE_TIME_S)
 
         self.policy.on_call_started(agent, now)
         self._change_state(agent, "on_call", now)
@@ -424,7 +426,7 @@ class Engine:
             return REASON_ABSURD_VALUE, (
                 f"call {event.call_id!r} of agent {event.agent_id!r} would last {handle_time_s:.0f} s "
                 f"(from {call.started_at:.0f} to {event.ts:.0f} Unix time), outside 0 to {MAX_HANDLE_TIME_S:.0f} s; "
-                "the call was closed without counting its handle time; check the ts of its call_started and call_ended"
+                "the call was closed without counting its handle time or hold; check the ts of its call_started and call_ended"
             )
         self._end_call(agent, now, event.fields.get("disposition"))
         return None
@@ -437,7 +439,7 @@ class Engine:
         if agent.state == "on_call":
             self._change_state(agent, "available", now)
 
-        if call.hold_started_at is not None:
+        if count_handle_time and call.hold_started_at is not None:
             self._add(agent, HOLD, hold_impulse(params, now - call.hold_started_at), now)
         handle_time_s = now - call.started_at
         if count_handle_time and handle_time_s > 0:
