@@ -26,7 +26,7 @@ from collections.abc import Callable
 
 from features.call_factors import FACTOR_DETAILS, FACTORS
 from streams.config import TeamParams
-from streams.state import LEVELS, RECOVERY_STATES, AgentState
+from streams.state import LEVELS, RECOVERY_STATES, RED, AgentState
 
 SUGGESTED = "suggested"
 DEFERRED = "deferred"
@@ -59,6 +59,9 @@ TIMER_DEFERRED = "deferred_max"
 TIMER_ACCEPTED = "accepted_start"
 TIMER_BREAK_END = "break_end"
 TIMER_AMBER_HOLD = "amber_hold"
+TIMER_RED_RETRY = "red_retry"
+# Timers keyed by agent_id; the others are keyed by break_id.
+AGENT_TIMERS = frozenset((TIMER_AMBER_HOLD, TIMER_RED_RETRY))
 
 # Actor of the transitions that agentload makes on its own (timers, derived from agent states).
 SYSTEM_ACTOR = "agentload"
@@ -229,10 +232,12 @@ class BreakPolicy:
             return
         if agent.last_suggested_at is not None and now - agent.last_suggested_at < agent.params.cooldown_s:
             self.suppressed += 1
+            # A level that lasts past the cooldown is offered a break then, once.
+            cooldown_end = agent.last_suggested_at + agent.params.cooldown_s
             if trigger == TRIGGER_AMBER_HELD and agent.elevated_since is not None:
-                self._schedule(
-                    agent.last_suggested_at + agent.params.cooldown_s, TIMER_AMBER_HOLD, agent.agent_id, agent.elevated_since
-                )
+                self._schedule(cooldown_end, TIMER_AMBER_HOLD, agent.agent_id, agent.elevated_since)
+            elif trigger == TRIGGER_RED and agent.red_entered_at is not None:
+                self._schedule(cooldown_end, TIMER_RED_RETRY, agent.agent_id, agent.red_entered_at)
             return
         self._create(agent, trigger, now, make_break_id(agent.agent_id, trigger, now))
 
@@ -254,10 +259,10 @@ class BreakPolicy:
         """Open a break the agent asked for; return False if one is already open (nothing changes)."""
         if agent.break_id is not None:
             return False
-        self._create(agent, TRIGGER_AGENT_REQUEST, now, make_break_id(agent.agent_id, event_id, now))
+        self._create(agent, TRIGGER_AGENT_REQUEST, now, make_break_id(agent.agent_id, event_id, now), actor="agent")
         return True
 
-    def _create(self, agent: AgentState, trigger: str, now: float, break_id: str) -> None:
+    def _create(self, agent: AgentState, trigger: str, now: float, break_id: str, actor: str = SYSTEM_ACTOR) -> None:
         brk = Break(break_id, agent.agent_id, agent.team_id, trigger, now)
         self.breaks[break_id] = brk
         agent.break_id = break_id
@@ -267,7 +272,7 @@ class BreakPolicy:
 
         team = self.teams[agent.team_id]
         if team.occupying < team.capacity(agent.params):
-            self._offer(brk, agent, now, actor=SYSTEM_ACTOR, note=None)
+            self._offer(brk, agent, now, actor=actor, note=None)
             return
         brk.status = DEFERRED
         brk.recommended_break_s = recommended_break_s(agent.params, agent.load)
@@ -368,6 +373,11 @@ class BreakPolicy:
             agent = self.agents.get(key)
             if agent is not None and agent.elevated_since == token and agent.state not in RECOVERY_STATES:
                 self.trigger(agent, TRIGGER_AMBER_HELD, now)
+            return
+        if kind == TIMER_RED_RETRY:
+            agent = self.agents.get(key)
+            if agent is not None and agent.level == RED and agent.red_entered_at == token:
+                self.trigger(agent, TRIGGER_RED, now)
             return
 
         brk = self.breaks.get(key)

@@ -20,7 +20,7 @@ import math
 from collections import deque
 
 from alerts.policy import (
-    TIMER_AMBER_HOLD,
+    AGENT_TIMERS,
     TRIGGER_HOSTILE_STREAK,
     TRIGGER_RED,
     BreakPolicy,
@@ -252,7 +252,7 @@ class Engine:
         timers = self._timers
         while timers and timers[0][0] <= until:
             deadline, _, kind, key, token = heapq.heappop(timers)
-            if kind == TIMER_AMBER_HOLD:
+            if kind in AGENT_TIMERS:
                 agent = self.agents.get(key)
             else:
                 brk = self.policy.breaks.get(key)
@@ -425,7 +425,7 @@ class Engine:
             self._end_call(agent, now, event.fields.get("disposition"), count_handle_time=False)
             return REASON_ABSURD_VALUE, (
                 f"call {event.call_id!r} of agent {event.agent_id!r} would last {handle_time_s:.0f} s "
-                f"(from {call.started_at:.0f} to {event.ts:.0f} Unix time), outside 0 to {MAX_HANDLE_TIME_S:.0f} s; "
+                f"(from {format_ts(call.started_at)} to {format_ts(event.ts)}), outside 0 to {MAX_HANDLE_TIME_S:.0f} s; "
                 "the call was closed without counting its handle time or hold; check the ts of its call_started and call_ended"
             )
         self._end_call(agent, now, event.fields.get("disposition"))
@@ -436,6 +436,8 @@ class Engine:
         params = agent.params
         agent.call = None
         agent.last_call_end = now
+        agent.last_call_id = call.call_id
+        agent.last_call_flags = call.flags
         if agent.state == "on_call":
             self._change_state(agent, "available", now)
 
@@ -468,16 +470,17 @@ class Engine:
             return call
         return None
 
-    def _not_open(self, event: Event):
+    def _not_open(self, event: Event, last_call_counts: bool = True):
+        known = "neither open nor the agent's last call" if last_call_counts else "not open"
         return REASON_UNKNOWN_CALL, (
-            f"{event.type} for call {event.call_id!r} of agent {event.agent_id!r}, but that call is not open; "
+            f"{event.type} for call {event.call_id!r} of agent {event.agent_id!r}, but that call is {known}; "
             "send call_started first, or check the call_id"
         )
 
     def _on_hold_started(self, agent: AgentState, event: Event, now: float):
         call = self._open_call(agent, event)
         if call is None:
-            return self._not_open(event)
+            return self._not_open(event, last_call_counts=False)
         if call.hold_started_at is None:
             call.hold_started_at = now
         return None
@@ -485,29 +488,52 @@ class Engine:
     def _on_hold_ended(self, agent: AgentState, event: Event, now: float):
         call = self._open_call(agent, event)
         if call is None:
-            return self._not_open(event)
+            return self._not_open(event, last_call_counts=False)
         if call.hold_started_at is not None:
             self._add(agent, HOLD, hold_impulse(agent.params, now - call.hold_started_at), now)
             call.hold_started_at = None
         return None
 
     def _on_transfer(self, agent: AgentState, event: Event, now: float):
-        self._escalate(agent, event, now)
+        return self._escalate(agent, event, now)
+
+    def _escalate(self, agent: AgentState, event: Event, now: float):
+        first = self._mark_once(agent, event, FLAG_ESCALATION)
+        if first is None:
+            return self._not_open(event)
+        if first:
+            self._add(agent, ESCALATION, agent.params.escalation_points, now)
         return None
 
-    def _escalate(self, agent: AgentState, event: Event, now: float) -> None:
-        call = self._open_call(agent, event)
-        if call is not None:
-            if call.flags & FLAG_ESCALATION:
-                return
-            call.flags |= FLAG_ESCALATION
-        self._add(agent, ESCALATION, agent.params.escalation_points, now)
+    def _mark_once(self, agent: AgentState, event: Event, bit: int) -> bool | None:
+        """Mark a once-per-call impulse on the event's call.
+
+        Returns True the first time, False when that call already counted it, and None when the
+        call is neither open nor the agent's last one (post-call analytics may still arrive for
+        the call that just ended).
+        """
+        call = agent.call
+        if call is not None and call.call_id == event.call_id:
+            if call.flags & bit:
+                return False
+            call.flags |= bit
+            return True
+        if event.call_id == agent.last_call_id:
+            if agent.last_call_flags & bit:
+                return False
+            agent.last_call_flags |= bit
+            return True
+        return None
 
     def _on_sentiment(self, agent: AgentState, event: Event, now: float):
         fields = event.fields
         if fields["speaker"] != "customer":
             # The agent's own sentiment is emotion inference on an employee: never a factor.
             return IGNORED
+        call = agent.call
+        is_open = call is not None and call.call_id == event.call_id
+        if not is_open and event.call_id != agent.last_call_id:
+            return self._not_open(event)
         score = fields["score"]
         params = agent.params
         z = sentiment_deviation(params, score, agent.sentiment_mean, agent.sentiment_dev, agent.sentiment_calls)
@@ -519,8 +545,7 @@ class Engine:
             if agent.elevated_since is not elevated_before and agent.elevated_since is not None:
                 self.policy.on_elevated(agent)
 
-        call = agent.call
-        if call is not None and call.call_id == event.call_id:
+        if is_open:
             call.sentiment_sum += score
             call.sentiment_count += 1
         if score <= params.hostile_sentiment_max:
@@ -533,15 +558,14 @@ class Engine:
             return IGNORED
         flag = fields["flag"]
         if flag in ("escalation_request", "supervisor_request"):
-            self._escalate(agent, event, now)
-            return None
+            return self._escalate(agent, event, now)
 
         bit, points = (FLAG_ABUSE, agent.params.abuse_points) if flag == "abuse" else (FLAG_THREAT, agent.params.threat_points)
-        call = self._open_call(agent, event)
-        if call is not None:
-            if call.flags & bit:
-                return None
-            call.flags |= bit
+        first = self._mark_once(agent, event, bit)
+        if first is None:
+            return self._not_open(event)
+        if not first:
+            return None
         self._add(agent, HOSTILITY, points, now)
         self._hostile_call(agent, event.call_id, now)
         return None

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
@@ -54,20 +55,28 @@ _ENUM_FIELDS: dict[str, tuple[tuple[str, tuple[str, ...], bool], ...]] = {
 }
 CALL_EVENT_TYPES = tuple(_ENUM_FIELDS)
 
-# Sort rank of each type among events with the same timestamp, so that an agent's call that ends at
-# the same second the next one starts is closed first, whatever order the two arrive in.
+# Sort rank of each type among events with the same timestamp, whatever order they arrive in: a
+# call that ends at the same second the next one starts is closed first, and a call is open
+# before the holds, flags and sentiment stamped with its first second.
 TYPE_RANK = {
     "call_ended": 0,
     "hold_ended": 1,
-    "transfer": 2,
-    "sentiment": 3,
-    "interaction_flag": 4,
-    "audio_features": 5,
-    "agent_state": 6,
-    "break_action": 7,
-    "hold_started": 8,
-    "call_started": 9,
+    "agent_state": 2,
+    "break_action": 3,
+    "call_started": 4,
+    "hold_started": 5,
+    "transfer": 6,
+    "sentiment": 7,
+    "interaction_flag": 8,
+    "audio_features": 9,
 }
+
+
+_RFC3339 = re.compile(
+    r"(?P<local>\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(?:\.\d{1,9})?)(?P<offset>[Zz]|[+-]\d{2}:\d{2})?"
+)
+
+_OFFSET_AT_END = re.compile(r"(?:[Zz]|[+-]\d{2}:?\d{2})$")
 
 
 class InvalidEventError(ValueError):
@@ -107,17 +116,24 @@ def parse_ts(value: object, field: str = "ts") -> float:
         raise InvalidEventError(
             f"{field} must be an RFC 3339 string such as 2026-03-02T09:15:00Z, not {value!r}"
         )
+    # Python's fromisoformat also takes forms RFC 3339 does not (20260302T0915Z), so the shape is
+    # checked first.
+    shape = _RFC3339.fullmatch(value)
+    if shape is None or shape.group("offset") is None:
+        if _OFFSET_AT_END.search(value) is None and value[:10].count("-") == 2 and value[:4].isdigit():
+            example = "2026-03-02T09:15:00Z"
+            if shape is not None:
+                example = shape.group("local").replace(" ", "T") + "Z"
+            raise InvalidEventError(f"{field} {value!r} has no UTC offset; send RFC 3339 with Z or +hh:mm, e.g. {example}")
+        raise InvalidEventError(
+            f"{field} {value!r} is not an RFC 3339 timestamp; send e.g. 2026-03-02T09:15:04.120Z"
+        )
     try:
         parsed = datetime.fromisoformat(value)
     except ValueError:
         raise InvalidEventError(
-            f"{field} {value!r} is not an RFC 3339 timestamp; send e.g. 2026-03-02T09:15:04.120Z"
+            f"{field} {value!r} is not a valid date and time; send e.g. 2026-03-02T09:15:04.120Z"
         ) from None
-    if parsed.tzinfo is None:
-        raise InvalidEventError(
-            f"{field} {value!r} has no UTC offset; send RFC 3339 with Z or +hh:mm, "
-            f"e.g. {parsed.strftime('%Y-%m-%dT%H:%M:%S')}Z"
-        )
     return parsed.timestamp()
 
 

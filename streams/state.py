@@ -82,6 +82,8 @@ class AgentState:
         "calls_since_break",
         "last_recovery_end",
         "last_call_end",
+        "last_call_id",
+        "last_call_flags",
         "call",
         "ht_log_mean",
         "ht_log_dev",
@@ -121,6 +123,9 @@ class AgentState:
         self.calls_since_break = 0
         self.last_recovery_end: float | None = None
         self.last_call_end: float | None = None
+        # The call that ended last and its once-per-call impulses, for post-call analytics.
+        self.last_call_id: str | None = None
+        self.last_call_flags = 0
         self.call: CallState | None = None
         self.ht_log_mean = 0.0
         self.ht_log_dev = 0.0

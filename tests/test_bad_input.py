@@ -110,13 +110,22 @@ def test_timestamp_without_offset_is_dead_letter():
     )
 
 
-@pytest.mark.parametrize("value", ["yesterday", "2026-13-02T09:15:00Z", ""])
+@pytest.mark.parametrize("value", ["yesterday", "20260302T0915Z", "2026-03-02T09:15Z", ""])
 def test_timestamp_not_rfc3339_is_dead_letter(value):
     document = call_started("a", "c1", 0, event_id="m1")
     document["ts"] = value
     dead, _ = run_with_follow_up([document])
     assert only_dead_letter(dead).error == (
         f"ts {value!r} is not an RFC 3339 timestamp; send e.g. 2026-03-02T09:15:04.120Z"
+    )
+
+
+def test_impossible_date_is_dead_letter():
+    document = call_started("a", "c1", 0, event_id="m1")
+    document["ts"] = "2026-13-02T09:15:00Z"
+    dead, _ = run_with_follow_up([document])
+    assert only_dead_letter(dead).error == (
+        "ts '2026-13-02T09:15:00Z' is not a valid date and time; send e.g. 2026-03-02T09:15:04.120Z"
     )
 
 

@@ -199,6 +199,7 @@ def test_more_strain_never_lowers_load_at_that_instant(data, kind):
     before = [event for event in events if parse_ts(event["ts"]) - T0 < at_s]
     # A call of its own, so once-per-call impulses already counted for an open call do not hide it.
     call = "extra-call"
+    opening = call_started(agent, call, at_s, event_id="impulse-call")
     if kind == "transfer":
         impulse = transfer(agent, call, at_s, event_id="impulse")
     elif kind == "sentiment":
@@ -206,9 +207,8 @@ def test_more_strain_never_lowers_load_at_that_instant(data, kind):
     else:
         impulse = flag(agent, call, at_s, kind, event_id="impulse")
 
-    _, _, without = run_engine(before, config=CONFIG)
-    without.advance_to(T0 + at_s + LATENESS_S)
-    _, _, with_impulse = run_engine(before + [impulse], config=CONFIG)
+    _, _, without = run_engine(before + [opening], config=CONFIG)
+    _, _, with_impulse = run_engine(before + [opening, impulse], config=CONFIG)
 
     after = with_impulse.agents[agent]
     assert after.t == T0 + at_s

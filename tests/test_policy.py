@@ -376,10 +376,29 @@ def test_cooldown_suppresses_then_allows_suggestion():
         + threat_call("a", "c3", 3000, 3100),
         engine=engine,
     )
-    assert kinds(first + rest) == [("a", "suggested"), ("a", "declined"), ("a", "suggested")]
-    assert at(rest[1]) == 3100.0
-    assert rest[1].trigger == "red"
+    # Still red when the cooldown ends, the agent is offered a break then; the offer expires.
+    assert kinds(first + rest) == [
+        ("a", "suggested"),
+        ("a", "declined"),
+        ("a", "suggested"),
+        ("a", "expired"),
+        ("a", "suggested"),
+    ]
+    assert [at(transition) for transition in rest] == [130.0, 1320.0, 1620.0, 3100.0]
+    assert [transition.trigger for transition in rest[1::2]] == ["red", "red"]
     assert engine.policy.suppressed == 1
+
+
+def test_red_held_through_cooldown_is_offered_once_at_its_end():
+    config = hostility_config(amber_hold_s=86_400.0)
+    first, _, engine = run_engine(threat_call("a", "c1", 0, 120), config=config)
+    rest, _, _ = run_engine(
+        [break_action("a", "decline", 130, first[0].break_id)] + threat_call("a", "c2", 600, 700),
+        engine=engine,
+        until_s=7200,
+    )
+    assert kinds(rest) == [("a", "declined"), ("a", "suggested"), ("a", "expired")]
+    assert at(rest[1]) == 1320.0
 
 
 def test_no_suggestion_while_break_offered():
@@ -396,8 +415,9 @@ def test_no_suggestion_while_break_running():
     first, _, engine = run_engine(threat_call("a", "c1", 0, 120), config=hostility_config())
     break_id = suggested_break_id(first)
     rest, _, _ = run_engine(
-        # A second hostile call while on break makes a hostile streak with the first.
-        [break_action("a", "start", 130, break_id), flag("a", "c2", 140, "threat")],
+        # The agent took a call while the offer stood and starts the break from the desk; a threat
+        # on that call makes a hostile streak with the first call while the break is running.
+        [call_started("a", "c2", 125), break_action("a", "start", 130, break_id), flag("a", "c2", 140, "threat")],
         engine=engine,
     )
     assert kinds(rest) == [("a", "accepted"), ("a", "started")]
