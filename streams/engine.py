@@ -290,12 +290,9 @@ class Engine:
         agent = self.agents.get(event.agent_id)
         if agent is None or (event.team_id is not None and event.team_id != agent.team_id):
             agent = self._agent_for(event, now)
-        elif now > agent.t:
-            elevated_before = agent.elevated_since
-            if agent.advance(now):
-                self.policy.trigger(agent, TRIGGER_RED, agent.red_entered_at)
-            if agent.elevated_since is not elevated_before and agent.elevated_since is not None:
-                self.policy.on_elevated(agent)
+        # Handlers advance the agent to ``now`` when they change it. Level changes between events
+        # are found analytically, so skipping the advance for an event that changes nothing (most
+        # customer sentiment) leaves every later result the same.
         result = self._handlers[event.type](agent, event, now)
         if result is None:
             if outcome == "processed":
@@ -342,6 +339,8 @@ class Engine:
         agent.dirty = True
 
     def _advance(self, agent: AgentState, now: float) -> None:
+        if now <= agent.t:
+            return
         elevated_before = agent.elevated_since
         if agent.advance(now):
             self.policy.trigger(agent, TRIGGER_RED, agent.red_entered_at)
@@ -383,6 +382,7 @@ class Engine:
     # Call events ------------------------------------------------------------------------------
 
     def _on_agent_state(self, agent: AgentState, event: Event, now: float):
+        self._advance(agent, now)
         new_state = event.fields["state"]
         if new_state == agent.state:
             return None
@@ -395,6 +395,7 @@ class Engine:
         return None
 
     def _on_call_started(self, agent: AgentState, event: Event, now: float):
+        self._advance(agent, now)
         call = agent.call
         if call is not None:
             if call.call_id == event.call_id:
@@ -413,6 +414,7 @@ class Engine:
         return None
 
     def _on_call_ended(self, agent: AgentState, event: Event, now: float):
+        self._advance(agent, now)
         call = agent.call
         if call is None or call.call_id != event.call_id:
             return REASON_UNKNOWN_CALL, (
@@ -486,6 +488,7 @@ class Engine:
         return None
 
     def _on_hold_ended(self, agent: AgentState, event: Event, now: float):
+        self._advance(agent, now)
         call = self._open_call(agent, event)
         if call is None:
             return self._not_open(event, last_call_counts=False)
@@ -495,6 +498,7 @@ class Engine:
         return None
 
     def _on_transfer(self, agent: AgentState, event: Event, now: float):
+        self._advance(agent, now)
         return self._escalate(agent, event, now)
 
     def _escalate(self, agent: AgentState, event: Event, now: float):
@@ -537,6 +541,9 @@ class Engine:
         score = fields["score"]
         params = agent.params
         z = sentiment_deviation(params, score, agent.sentiment_mean, agent.sentiment_dev, agent.sentiment_calls)
+        hostile = score <= params.hostile_sentiment_max
+        if z or hostile:
+            self._advance(agent, now)
         if z:
             points = negative_sentiment_impulse(params, z, fields.get("window_s"))
             elevated_before = agent.elevated_since
@@ -548,11 +555,12 @@ class Engine:
         if is_open:
             call.sentiment_sum += score
             call.sentiment_count += 1
-        if score <= params.hostile_sentiment_max:
+        if hostile:
             self._hostile_call(agent, event.call_id, now)
         return None
 
     def _on_interaction_flag(self, agent: AgentState, event: Event, now: float):
+        self._advance(agent, now)
         fields = event.fields
         if fields["speaker"] != "customer":
             return IGNORED
@@ -584,6 +592,7 @@ class Engine:
             agent.hostile_times = recent
 
     def _on_audio_features(self, agent: AgentState, event: Event, now: float):
+        self._advance(agent, now)
         fields = event.fields
         if fields["channel"] != "customer":
             # No factor is computed from the agent's own voice (see privacy.agent_voice_factors).
@@ -612,6 +621,7 @@ class Engine:
     # Break actions ----------------------------------------------------------------------------
 
     def _on_break_action(self, agent: AgentState, event: Event, now: float):
+        self._advance(agent, now)
         fields = event.fields
         action = fields["action"]
         if action == "request":
