@@ -59,6 +59,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--http-port", type=int, default=DEFAULT_HTTP_PORT, help=f"port of the HTTP endpoints (default {DEFAULT_HTTP_PORT})"
     )
     parser.add_argument("--no-http", action="store_true", help="serve no HTTP endpoints")
+    parser.add_argument(
+        "--per-agent-metrics",
+        action="store_true",
+        help="also export agentload_agent_load per logged-in agent (one series per agent; off by default)",
+    )
 
 
 class EmbeddedRuntime:
@@ -159,7 +164,7 @@ async def _run(args: argparse.Namespace, config: Config, start_ts: float) -> int
     settings = SimulatorSettings(agents=args.agents, team_size=args.team_size, seed=args.seed)
     simulator = FloorSimulator(settings, start_ts)
     engine = Engine(config)
-    metrics = Metrics()
+    metrics = Metrics(per_agent=args.per_agent_metrics)
     metrics.watch(engine)
     runtime = EmbeddedRuntime(engine, simulator, start_ts, metrics)
     out: TextIO = sys.stdout
