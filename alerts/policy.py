@@ -3,7 +3,7 @@
 A trigger (entering red, a hostile streak, amber held too long, or the agent's own request)
 becomes a break offer unless the agent is in cooldown or already has a break open. A trigger met
 mid-call waits for the call to end. A team may have only a share of its logged-in agents on
-recovery break at once; beyond it the break is ``deferred`` and offered when room frees.
+recovery break at once. Beyond it the break is ``deferred``, and it is offered when room frees.
 
 Every break moves through a small state machine driven by break actions, agent states and
 timers::

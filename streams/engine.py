@@ -5,7 +5,7 @@ by :meth:`Engine.advance_to`, which a runtime calls on its periodic tick. Both r
 Faust, drive the same engine, so the same events give the same transitions.
 
 Ordering. Events wait in a buffer until the newest event time seen, minus ``lateness_s``, passes
-them; they are then applied in event-time order (ties broken by type and ``event_id``), so events
+them. They are then applied in event-time order, ties broken by type and ``event_id``, so events
 shuffled within the bound give the same result as in order. An event that arrives later than that
 is applied at once, at the engine's current time, and counted as late: it never rewrites what was
 already emitted. Timers (offer expiry and the like) fire at their exact deadlines, between events.
@@ -73,7 +73,7 @@ _ACTION_FINAL_STATUS = {"decline": "declined", "complete": "completed", "cancel"
 
 
 class Origin:
-    """Where an event came from, for its dead letter if it cannot be used."""
+    """The topic, partition, offset, key and value an event came from, for its dead letter."""
 
     __slots__ = ("topic", "partition", "offset", "key", "value")
 
@@ -266,8 +266,8 @@ class Engine:
         cutoff = watermark - self._dedupe_window_s
         order = self._seen_order
         seen = self._seen
-        # Ids leave in arrival order; one that arrived early but is recent stops the clean-up
-        # until it is old too, which only keeps a few ids a little longer than needed.
+        # Ids leave in arrival order. An id that arrived early with a recent time holds back the
+        # ones behind it until it is old too, so a few ids stay a little longer than needed.
         while order and seen[order[0]] < cutoff:
             del seen[order.popleft()]
         self.policy.forget_ended(watermark - self._history_s)
@@ -681,14 +681,18 @@ def snapshot_of(agent: AgentState, at: float) -> dict:
     """Return the agent-load snapshot of ``agent`` at event time ``at`` (≥ the agent's own time)."""
     contributions = agent.contributions_at(at)
     load = sum(contributions)
-    # The level between the agent's own time and ``at`` can only fall (it rises only at events
-    # and on calls, which move the agent's own time).
+    # Between the agent's own time and ``at`` the load only drains, unless the agent is on a call
+    # and time_since_recovery fills it, so the level follows the same hysteresis rules here.
     level = agent.level
     params = agent.params
     if level == RED and load < params.red_exit:
         level = AMBER
     if level == AMBER and load < params.amber_exit:
         level = GREEN
+    if level == GREEN and load >= params.amber:
+        level = AMBER
+    if level == AMBER and load >= params.red:
+        level = RED
     return {
         "agent_id": agent.agent_id,
         "team_id": agent.team_id,
