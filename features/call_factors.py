@@ -78,14 +78,14 @@ def ewma_update(mean: float, deviation: float, count: int, value: float, alpha: 
 
 
 def handle_time_impulse(params: TeamParams, handle_time_s: float, log_mean: float, calls: int) -> float:
-    """Points for one handled call: ``handle_time_points`` times its handle time over the usual one."""
+    """Return the points for one handled call: ``handle_time_points`` times its handle time over the usual one."""
     usual_log = blend(log_mean, params.handle_time_prior_log, calls, params.min_calls)
     ratio = handle_time_s / math.exp(usual_log)
     return params.handle_time_points * min(ratio, params.handle_time_max_ratio)
 
 
 def sentiment_deviation(params: TeamParams, score: float, mean: float, deviation: float, calls: int) -> float:
-    """How many baseline spreads ``score`` lies below the agent's usual customer sentiment (≥ 0)."""
+    """Return how many baseline spreads ``score`` lies below the agent's usual customer sentiment (≥ 0)."""
     if calls >= params.min_calls:
         usual, spread = mean, deviation
     else:
@@ -98,11 +98,11 @@ def sentiment_deviation(params: TeamParams, score: float, mean: float, deviation
 
 
 def negative_sentiment_impulse(params: TeamParams, z: float, window_s: float | None) -> float:
-    """Points for one customer sentiment window that lies ``z`` spreads below the baseline."""
+    """Return the points for one customer sentiment window that lies ``z`` spreads below the baseline."""
     minutes = (window_s if window_s is not None else params.sentiment_default_window_s) / 60.0
     return params.negative_sentiment_points_per_min * minutes * z
 
 
 def hold_impulse(params: TeamParams, hold_s: float) -> float:
-    """Points for one stretch of a customer on hold."""
+    """Return the points for one stretch of a customer on hold."""
     return params.hold_points_per_min * hold_s / 60.0

@@ -1,7 +1,7 @@
 """Prometheus metrics of agentload, shared by both runtimes.
 
 The hot path only bumps plain integers in the engine (``Engine.counts``,
-``Engine.transition_counts``); this module turns them into metric families when Prometheus
+``Engine.transition_counts``). This module turns them into metric families when Prometheus
 scrapes, together with gauges read off the engine's state. Histograms are observed by the
 runtimes once per batch or per sampled message, never per event, so that metrics cost little
 throughput. No metric has a per-agent label unless ``per_agent`` is set, and then an agent's

@@ -3,7 +3,7 @@
 Teams of agents log in, take calls with log-normal handle times separated by exponential gaps,
 put customers on hold, transfer and escalate some calls, and take their scheduled breaks. A share
 of calls is hostile: the customer's sentiment runs strongly negative and some customers are
-flagged as abusive or threatening. Agents answer recovery-break offers (most accept, some decline)
+flagged as abusive or threatening. Agents respond to recovery-break offers (most accept, some decline)
 and take the break for its recommended length.
 
 The same seed and start time give the same events, as long as the simulator is told of the same
@@ -106,11 +106,11 @@ class FloorSimulator:
         return events
 
     def offer(self, agent_id: str, break_id: str, offered_at: float, expires_at: float, recommended_break_s: float) -> None:
-        """Tell the agent of a recovery-break offer; the agent answers at its next decision point."""
+        """Tell the agent of a recovery-break offer; the agent responds at its next decision point."""
         self._offers[agent_id] = _Offer(break_id, offered_at, expires_at, recommended_break_s)
 
     def withdraw(self, agent_id: str, break_id: str) -> None:
-        """Forget an offer that ended (expired, cancelled) before the agent answered."""
+        """Forget an offer that ended (expired, cancelled) before the agent responded."""
         offer = self._offers.get(agent_id)
         if offer is not None and offer.break_id == break_id:
             del self._offers[agent_id]

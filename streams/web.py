@@ -1,7 +1,7 @@
 """The HTTP side of a process: ``/metrics``, ``/healthz`` and ``/readyz``, on one aiohttp app.
 
 Other parts (the floor view) add their routes to the same app, so a process serves everything on
-one port. It binds to 127.0.0.1 unless told otherwise.
+one port. It binds to 127.0.0.1 unless configured otherwise.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ DEFAULT_HTTP_PORT = 9464
 
 
 def create_app(is_ready: Callable[[], bool], registry: CollectorRegistry = REGISTRY) -> web.Application:
-    """Return an app with the metrics and health endpoints; ``is_ready`` says if input is being consumed."""
+    """Return an app with the metrics and health endpoints; ``is_ready`` returns whether input is being consumed."""
     app = web.Application()
 
     async def metrics(request: web.Request) -> web.Response:
