@@ -223,6 +223,10 @@ class BreakPolicy:
 
     def trigger(self, agent: AgentState, trigger: str, now: float) -> None:
         """Offer a break for ``trigger`` unless the agent is in cooldown or has a break open."""
+        if agent.state == "offline":
+            # An agent who logged off is offered nothing; a trigger left from the last call is dropped.
+            agent.pending_trigger = None
+            return
         if agent.break_id is not None:
             self.suppressed += 1
             return

@@ -635,3 +635,20 @@ def test_unknown_break_action_is_dead_letter():
     transitions, dead, _ = run_engine([agent_state("a", "available", 0), break_action("a", "accept", 10, "brk-nope")])
     assert transitions == []
     assert [d.reason for d in dead] == ["unknown_break"]
+
+
+def test_trigger_pending_at_log_off_is_dropped():
+    transitions, _, engine = run_engine(
+        [
+            call_started("a", "c1", 0),
+            flag("a", "c1", 10, "threat"),
+            flag("a", "c1", 20, "abuse"),
+            sentiment("a", "c1", 30, -1.0, window_s=600.0),
+            agent_state("a", "offline", 60),
+        ],
+        until_s=600,
+    )
+    assert engine.agents["a"].level == 2
+    assert transitions == []
+    assert engine.agents["a"].pending_trigger is None
+    assert engine.teams["default"].logged_in == 0
