@@ -19,8 +19,11 @@ import time
 from collections.abc import Callable
 from typing import TextIO
 
+from alerts.actions import engine_sink
 from alerts.console import format_floor_summary, format_transition
-from alerts.policy import CANCELLED, EXPIRED, SUGGESTED, Transition
+from alerts.floor import FloorView, agent_link
+from alerts.policy import CANCELLED, DECLINED, EXPIRED, SUGGESTED, Transition
+from alerts.tokens import MIN_TOKEN_CHARS, TOKEN_ENV, TokenError, resolve_token
 from streams.codec import break_cloudevent, dead_letter_record, dumps
 from streams.config import Config
 from streams.engine import Engine, Origin
@@ -59,6 +62,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--http-port", type=int, default=DEFAULT_HTTP_PORT, help=f"port of the HTTP endpoints (default {DEFAULT_HTTP_PORT})"
     )
     parser.add_argument("--no-http", action="store_true", help="serve no HTTP endpoints")
+    parser.add_argument(
+        "--token",
+        help=f"access token of the floor view, at least {MIN_TOKEN_CHARS} characters "
+        f"(default: ${TOKEN_ENV}, else a new random token printed at start)",
+    )
+    parser.add_argument(
+        "--no-simulated-answers",
+        action="store_true",
+        help="simulated agents leave break offers unanswered, so the floor view and agent view answer them",
+    )
 
 
 class EmbeddedRuntime:
@@ -125,7 +138,7 @@ class EmbeddedRuntime:
                     transition.offer_expires_at,
                     transition.recommended_break_s,
                 )
-            elif transition.type in (EXPIRED, CANCELLED):
+            elif transition.type in (EXPIRED, CANCELLED, DECLINED):
                 self.simulator.withdraw(transition.agent_id, transition.break_id)
             for callback in self.on_transition:
                 callback(transition)
@@ -152,11 +165,18 @@ def run(args: argparse.Namespace, config: Config) -> int:
     except InvalidEventError as exc:
         print(f"agentload run: {exc}", file=sys.stderr)
         return 2
-    return asyncio.run(_run(args, config, start_ts))
+    try:
+        token, generated = resolve_token(args.token)
+    except TokenError as exc:
+        print(f"agentload run: {exc}", file=sys.stderr)
+        return 2
+    return asyncio.run(_run(args, config, start_ts, token, generated))
 
 
-async def _run(args: argparse.Namespace, config: Config, start_ts: float) -> int:
-    settings = SimulatorSettings(agents=args.agents, team_size=args.team_size, seed=args.seed)
+async def _run(args: argparse.Namespace, config: Config, start_ts: float, token: str, token_generated: bool) -> int:
+    settings = SimulatorSettings(
+        agents=args.agents, team_size=args.team_size, seed=args.seed, answer_offers=not args.no_simulated_answers
+    )
     simulator = FloorSimulator(settings, start_ts)
     engine = Engine(config)
     metrics = Metrics()
@@ -183,6 +203,10 @@ async def _run(args: argparse.Namespace, config: Config, start_ts: float) -> int
     runner = None
     if not args.no_http:
         app = create_app(lambda: runtime.started)
+        floor = FloorView(token, clock=lambda: runtime.now, sink=engine_sink(engine))
+        runtime.on_snapshot.append(floor.state.on_snapshot)
+        runtime.on_transition.append(floor.state.on_transition)
+        floor.add_routes(app)
         try:
             runner = await start_server(app, args.http_host, args.http_port)
         except OSError as exc:
@@ -193,6 +217,7 @@ async def _run(args: argparse.Namespace, config: Config, start_ts: float) -> int
             )
             return 2
         metrics.ready.set(1)
+        _print_addresses(args, token, token_generated, simulator.agent_ids[0], out)
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -226,6 +251,17 @@ async def _run(args: argparse.Namespace, config: Config, start_ts: float) -> int
         print(format_floor_summary(engine, runtime.now), file=out, flush=True)
     log.info("stopped after %.0f s of floor time", runtime.now - start_ts)
     return 0
+
+
+def _print_addresses(args: argparse.Namespace, token: str, token_generated: bool, agent_id: str, out: TextIO) -> None:
+    base_url = f"http://{args.http_host}:{args.http_port}"
+    if token_generated:
+        print(f"floor view: {base_url}/?token={token}", file=out)
+        print(f"  (a new token each run; set {TOKEN_ENV} or pass --token to keep one)", file=out)
+    else:
+        print(f"floor view: {base_url}/?token=<the token from --token or {TOKEN_ENV}>", file=out)
+    print(f"agent view of {agent_id}: {agent_link(base_url, token, agent_id)}", file=out)
+    print(f"  (other agents' links: {TOKEN_ENV}=<token> agentload agent-token AGENT_ID)", file=out, flush=True)
 
 
 def _duration_words(speed: float) -> str:
