@@ -215,7 +215,7 @@ class FloorView:
                 return _login_page(web.HTTPUnauthorized.status_code, "The token in this address is not valid for this page.")
             # Take the token out of the address bar and the history, and keep it in a cookie.
             query = {key: value for key, value in request.query.items() if key != "token"}
-            response = web.HTTPSeeOther(location=str(request.rel_url.with_query(query)))
+            response = web.Response(status=303, headers={"Location": str(request.rel_url.with_query(query))})
             response.set_cookie(cookie, query_token, httponly=True, samesite="Strict", path="/")
             response.headers.update(_SECURITY_HEADERS)
             return response

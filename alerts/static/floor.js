@@ -26,7 +26,9 @@ const teamsNode = document.getElementById("teams");
 const offersNode = document.getElementById("offers");
 const feedNode = document.getElementById("feed");
 const teamFilter = document.getElementById("team-filter");
-const filterStyle = document.head.appendChild(document.createElement("style"));
+// A constructed style sheet, because the page's Content-Security-Policy forbids inline styles.
+const filterSheet = new CSSStyleSheet();
+document.adoptedStyleSheets = [...document.adoptedStyleSheets, filterSheet];
 
 // Rows --------------------------------------------------------------------------------------------
 
@@ -121,7 +123,7 @@ function applyFilters() {
   if (teamFilter.value) {
     rules.push(`.filterable[data-team]:not([data-team="${CSS.escape(teamFilter.value)}"]) { display: none; }`);
   }
-  filterStyle.textContent = rules.join("\n");
+  filterSheet.replaceSync(rules.join("\n"));
   updateCounts();
 }
 
