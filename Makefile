@@ -23,10 +23,12 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	$(BIN)/agentload run $(ARGS)
 
-# Starts the local broker unless KAFKA_BOOTSTRAP_SERVERS names one, and stops it again even when
-# tests fail; the exit status is pytest's, so "no tests collected" (exit 5) fails too.
+# Installs Debian's chromium for the browser tests when missing. Starts the local broker unless
+# KAFKA_BOOTSTRAP_SERVERS names one, and stops it again even when tests fail; the exit status is
+# pytest's, so "no tests collected" (exit 5) fails too.
 test: $(STAMP)
-	deploy/kafka/with-broker $(BIN)/python -m pytest $(PYTEST_ARGS)
+	chromium=$$(deploy/browser/ensure-chromium) && \
+		CHROMIUM=$$chromium deploy/kafka/with-broker $(BIN)/python -m pytest $(PYTEST_ARGS)
 
 bench: $(STAMP)
 	$(BIN)/python -m tests.benchmarks

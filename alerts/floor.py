@@ -434,7 +434,7 @@ def _query_set(request: web.Request, name: str) -> set[str] | None:
 def _login_page(status: int, message: str) -> web.Response:
     body = (
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>agentload: token needed</title>"
-        "<link rel=\"stylesheet\" href=\"/static/floor.css\"></head><body><main class=\"login\">"
+        "<link rel=\"stylesheet\" href=\"/static/floor.css\"><link rel=\"icon\" href=\"/static/favicon.svg\"></head><body><main class=\"login\">"
         f"<h1>Token needed</h1><p>{message}</p>"
         "<p>Open the address that <code>agentload run</code> printed at start (it ends in <code>?token=…</code>), "
         "or ask your supervisor for your own link.</p></main></body></html>"
