@@ -1,8 +1,8 @@
 """Break actions taken by people: what each button means on the ``break-actions`` contract.
 
 The floor view (supervisor) and the agent view offer a few buttons. Each press becomes one
-``break-actions`` event, built and validated here, and handed to a sink: in the embedded runtime
-the sink submits the event to the engine, and a Faust runtime would produce the same JSON to the
+``break-actions`` event, built and validated here, and handed to a sink. In the embedded runtime
+the sink submits the event to the engine. A Faust runtime would produce the same JSON to the
 ``break-actions`` topic, keyed by ``agent_id``. Nothing here does I/O or reads a clock.
 
 A supervisor's "defer" has no action of its own on the contract. It is sent as ``decline`` by
@@ -63,20 +63,20 @@ AGENT_ACTIONS = {
 
 
 class ActionRejected(ValueError):
-    """A button press that cannot apply now; the message tells the person why and what to do."""
+    """A button press that cannot apply now. Its message explains why and what to do instead."""
 
 
 def check_action(button: ButtonAction, agent_id: str, break_id: str | None, status: str | None) -> None:
     """Raise :class:`ActionRejected` unless ``button`` applies to a break in ``status``.
 
     ``status`` is the break's current status, or ``None`` when the agent has no open break.
-    The engine stays the authority, because an action is applied in event-time order: this
-    check only turns presses that cannot work into an immediate answer.
+    The engine stays the authority, because it applies actions in event-time order. This check
+    only turns presses that cannot work into an immediate error response.
     """
     if button.statuses is None:
         if status is not None:
             raise ActionRejected(
-                f"agent {agent_id} already has break {break_id} open ({status}); answer that one first"
+                f"agent {agent_id} already has break {break_id} open ({status}); accept or decline that one first"
             )
         return
     if status is None:

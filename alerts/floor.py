@@ -1,8 +1,8 @@
 """The supervisor floor view and the agent view: pages, a JSON API and server-sent events.
 
 Both views are routes on the process's one aiohttp app (see :func:`streams.web.create_app`).
-Every page and API call needs a token (see :mod:`alerts.tokens`): the supervisor token opens the
-floor view at ``/`` and its API under ``/api/``; an agent's own token opens ``/agent/{agent_id}``
+Every page and API call needs a token (see :mod:`alerts.tokens`). The supervisor token opens the
+floor view at ``/`` and its API under ``/api/``. An agent's own token opens ``/agent/{agent_id}``
 and ``/api/agents/{agent_id}/...`` for that agent only. A token is sent as
 ``Authorization: Bearer``, or once as ``?token=`` on a page, which sets an HttpOnly,
 SameSite=Strict cookie and redirects to the same page without the token in its address.

@@ -1,4 +1,4 @@
-"""What the floor view shows, kept from the runtime's outputs alone.
+"""The floor view's state, kept from the runtime's outputs alone.
 
 :class:`FloorState` is fed the agent-load snapshots and the break transitions, the same two
 outputs that the Faust runtime publishes on ``agent-load`` and ``recovery-breaks``, so it never

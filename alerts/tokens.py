@@ -2,8 +2,8 @@
 
 The supervisor token comes from ``--token`` or the ``AGENTLOAD_TOKEN`` environment variable, or is
 generated at start. An agent's token is HMAC-SHA256 of the agent id keyed with the supervisor
-token, so the server stores no per-agent secrets, anyone holding the supervisor token can hand an
-agent their link, and an agent's token opens that agent's view and nothing else. Changing the
+token. So the server stores no per-agent secrets, and anyone holding the supervisor token can hand
+an agent their link. An agent's token opens that agent's view and nothing else. Changing the
 supervisor token revokes every agent token at once.
 """
 
@@ -20,12 +20,15 @@ MIN_TOKEN_CHARS = 16
 
 
 class TokenError(ValueError):
-    """A supervisor token that cannot be used; the message says how to choose a good one."""
+    """A supervisor token that cannot be used. Its message explains how to choose a good one."""
 
 
-def resolve_token(given: str | None) -> tuple[str, bool]:
-    """Return (supervisor token, whether it was generated here) from ``--token``, the env, or ``secrets``."""
-    token = given if given is not None else os.environ.get(TOKEN_ENV)
+def resolve_token(option: str | None) -> tuple[str, bool]:
+    """Return (supervisor token, whether it was generated here) from ``--token``, the env, or ``secrets``.
+
+    ``option`` is the value of ``--token``, or ``None`` when it was not given.
+    """
+    token = option if option is not None else os.environ.get(TOKEN_ENV)
     if token is None or token == "":
         return secrets.token_urlsafe(32), True
     check_token(token)

@@ -80,8 +80,8 @@ def start_agentload(port: int, *extra: str, config: Path | None = None) -> subpr
     if config is not None:
         command += ["--config", str(config)]
     command += ["run", "--http-port", str(port), "--summary-every", "0", "--seed", "7", "--start", START, *extra]
-    # A file, not a pipe, because nobody reads the transitions it prints and a full pipe would
-    # stall it. Append mode keeps its writes at the end while the test seeks to read.
+    # A file, not a pipe, because the tests do not read the transitions it prints and a full pipe
+    # would stall it. Append mode keeps its writes at the end while the test seeks to read.
     output = tempfile.TemporaryFile("a+")
     process = subprocess.Popen(command, env=env, cwd=REPO_ROOT, stdout=output, stderr=subprocess.STDOUT, text=True)
     process.output = output

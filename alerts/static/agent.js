@@ -1,4 +1,4 @@
-// The agent view: this agent's own level, open break and recent break events, nobody else's.
+// The agent view: this agent's own level, open break and recent break events, and no other agent's.
 import {
   LEVEL_WORDS, STATE_WORDS, TRANSITION_WORDS, clockText, connect, element, minutesText, postAction,
   reasonText, setText, showFloorTime, sinceRecoveryText,
@@ -31,7 +31,9 @@ function renderSummary() {
   const parts = [
     `Workload level ${LEVEL_WORDS[row.level]} (load ${row.load.toFixed(1)})`,
     STATE_WORDS[row.state] || "state not known yet",
-    row.calls_since_break === null ? "" : `${row.calls_since_break} calls since your last break`,
+    row.calls_since_break === null
+      ? ""
+      : `${row.calls_since_break} ${row.calls_since_break === 1 ? "call" : "calls"} since your last break`,
     sinceRecoveryText(row.last_recovery_end, floorNowMs),
   ];
   setText(summary, `${parts.filter(Boolean).join(" · ")}.`);

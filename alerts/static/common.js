@@ -57,8 +57,8 @@ export function setText(node, text) {
   if (node.textContent !== text) node.textContent = text;
 }
 
-// Opens the server-sent event stream; the browser reconnects on its own after a drop, and the
-// server starts every connection with the full state, so nothing is missed.
+// Opens the server-sent event stream. The browser reconnects on its own after a drop, and the
+// server starts every connection with the full state, so no change is missed.
 export function connect(url, { onState, onUpdate }) {
   const connection = document.getElementById("connection");
   const source = new EventSource(url);
@@ -89,8 +89,8 @@ export async function postAction(url, body) {
   try {
     document = await response.json();
   } catch {
-    document = { error: `the server answered ${response.status} without a message` };
+    document = { error: `the server responded with HTTP ${response.status} and no message` };
   }
-  if (!response.ok) throw new Error(document.error || `the server answered ${response.status}`);
+  if (!response.ok) throw new Error(document.error || `the server responded with HTTP ${response.status}`);
   return document;
 }

@@ -101,9 +101,14 @@ function renderRow(row) {
   setText(card.level, `level ${LEVEL_WORDS[level]}`);
   setText(card.load, `load ${row.load.toFixed(1)}`);
   setText(card.state, STATE_WORDS[row.state] || "state not known yet");
-  setText(card.calls, row.calls_since_break === null ? "" : `${row.calls_since_break} calls since break`);
+  setText(card.calls, callsText(row.calls_since_break));
   setText(card.brk, row.break_status ? TRANSITION_WORDS[row.break_status] : "");
   setText(card.recovery, sinceRecoveryText(row.last_recovery_end, floorNowMs));
+}
+
+function callsText(calls) {
+  if (calls === null) return "";
+  return `${calls} ${calls === 1 ? "call" : "calls"} since break`;
 }
 
 function refreshRecoveryTimes() {
