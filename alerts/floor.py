@@ -65,8 +65,6 @@ _SECURITY_HEADERS = {
     "Cache-Control": "no-store",
 }
 
-FLOOR_VIEW_KEY = web.AppKey("floor_view", object)
-
 
 class _Subscriber:
     """One open event stream: a browser of the floor view, or of one agent's view."""
@@ -106,12 +104,12 @@ class FloorView:
         self.flush_interval_s = flush_interval_s
         self.state = FloorState()
         self._subscribers: set[_Subscriber] = set()
+        self._rejected_requests = 0
 
     # Wiring -----------------------------------------------------------------------------------
 
     def add_routes(self, app: web.Application) -> None:
         """Add the pages, the API and the static files to ``app``, and the flush task to its life."""
-        app[FLOOR_VIEW_KEY] = self
         app.router.add_get("/", self._floor_page)
         app.router.add_get("/agent/{agent_id}", self._agent_page)
         app.router.add_get("/api/agents", self._api_agents)
@@ -192,8 +190,22 @@ class FloorView:
     def _is_agent(self, request: web.Request, agent_id: str) -> bool:
         return tokens_match(self._presented_token(request, AGENT_COOKIE), agent_token(self._token, agent_id))
 
+    def _count_rejected(self, request: web.Request) -> None:
+        # The first rejection and every hundredth after it, so a client retrying with a stale
+        # token cannot flood the log. The token itself is never logged.
+        self._rejected_requests += 1
+        if self._rejected_requests % 100 == 1:
+            log.warning(
+                "rejected %d requests with a missing or wrong token so far (latest: %s %s from %s)",
+                self._rejected_requests,
+                request.method,
+                request.path,
+                request.remote,
+            )
+
     def _require_supervisor(self, request: web.Request) -> None:
         if not self._is_supervisor(request):
+            self._count_rejected(request)
             raise _json_error(
                 web.HTTPUnauthorized,
                 "the supervisor token is missing or wrong; send it as 'Authorization: Bearer <token>', "
@@ -202,6 +214,7 @@ class FloorView:
 
     def _require_agent(self, request: web.Request, agent_id: str) -> None:
         if not self._is_agent(request, agent_id):
+            self._count_rejected(request)
             raise _json_error(
                 web.HTTPUnauthorized,
                 f"this needs agent {agent_id}'s own token, sent as 'Authorization: Bearer <token>' or by opening "
@@ -212,6 +225,7 @@ class FloorView:
         query_token = request.query.get("token")
         if query_token is not None:
             if not tokens_match(query_token, expected):
+                self._count_rejected(request)
                 return _login_page(web.HTTPUnauthorized.status_code, "The token in this address is not valid for this page.")
             # Take the token out of the address bar and the history, and keep it in a cookie.
             query = {key: value for key, value in request.query.items() if key != "token"}
@@ -220,6 +234,7 @@ class FloorView:
             response.headers.update(_SECURITY_HEADERS)
             return response
         if not tokens_match(self._presented_token(request, cookie), expected):
+            self._count_rejected(request)
             return _login_page(web.HTTPUnauthorized.status_code, "This page needs its access token.")
         response = web.FileResponse(STATIC_DIR / page, headers={"Content-Type": "text/html; charset=utf-8"})
         response.headers.update(_SECURITY_HEADERS)
@@ -357,8 +372,8 @@ class FloorView:
                     subscriber.behind = False
                     message = self._full_state_message(agent_id)
                 await response.write(message)
-        except (ConnectionResetError, ConnectionError):
-            pass
+        except ConnectionError as exc:
+            log.debug("event stream closed by the browser: %s", exc)
         finally:
             self._subscribers.discard(subscriber)
         return response

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
@@ -125,6 +126,21 @@ async def test_api_agents_filters_by_team_and_level(client: TestClient) -> None:
     rows = (await response.json())["agents"]
     assert sorted(row["agent_id"] for row in rows) == [f"agent-{n:03d}" for n in range(13, 25)]
     assert {row["team_id"] for row in rows} == {"support"}
+
+
+async def test_rejected_token_logged_without_token(client: TestClient, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG, logger="agentload")
+    wrong = "wrong-token-abcdefghijklmnop"
+
+    await client.get("/api/agents", headers={"Authorization": f"Bearer {wrong}"})
+    await client.get(f"/?token={wrong}")
+    await client.get(f"/?token={TOKEN}")
+    await client.post("/api/agents/agent-003/breaks", json={}, headers=agent_headers("agent-003"))
+
+    assert "rejected 1 requests with a missing or wrong token so far (latest: GET /api/agents" in caplog.text
+    assert wrong not in caplog.text
+    assert TOKEN not in caplog.text
+    assert agent_token(TOKEN, "agent-003") not in caplog.text
 
 
 async def test_metrics_and_health_need_no_token(client: TestClient) -> None:

@@ -63,7 +63,11 @@ export function connect(url, { onState, onUpdate }) {
   const connection = document.getElementById("connection");
   const source = new EventSource(url);
   source.addEventListener("open", () => setText(connection, "live"));
-  source.addEventListener("error", () => setText(connection, "reconnecting"));
+  source.addEventListener("error", () => {
+    // The browser gives up after an HTTP error, such as a token that a restart made stale.
+    const closed = source.readyState === EventSource.CLOSED;
+    setText(connection, closed ? "disconnected: open the address printed at start again" : "reconnecting");
+  });
   source.addEventListener("state", (event) => onState(JSON.parse(event.data)));
   source.addEventListener("update", (event) => onUpdate(JSON.parse(event.data)));
   return source;
