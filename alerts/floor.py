@@ -9,7 +9,7 @@ SameSite=Strict cookie and redirects to the same page without the token in its a
 
 Browsers get updates as server-sent events. Changes are batched: every ``flush_interval_s`` the
 view sends one ``update`` event with the rows that changed and the transitions made since the
-last one, serialized once for all supervisors, so a floor of thousands of agents costs a few
+last one. It is serialized once for all supervisors, so a floor of thousands of agents costs a few
 messages a second. A browser that falls too far behind is sent the full state again.
 
 Button presses become ``break-actions`` events (see :mod:`alerts.actions`) with the runtime's

@@ -4,7 +4,8 @@
 time is event time: each tick moves it on by the wall-clock time elapsed times ``speed``, feeds
 the simulator's events to the engine, and advances the engine so offers expire and snapshots are
 due even on a quiet floor. Break transitions print as they happen, a floor summary every few
-seconds, and offers go back to the simulated agents, who answer them.
+seconds, and offers go back to the simulated agents, who answer them. The HTTP port serves the
+floor view and the agent view (see :mod:`alerts.floor`) beside ``/metrics``.
 """
 
 from __future__ import annotations
@@ -217,7 +218,8 @@ async def _run(args: argparse.Namespace, config: Config, start_ts: float, token:
             )
             return 2
         metrics.ready.set(1)
-        _print_addresses(args, token, token_generated, simulator.agent_ids[0], out)
+        # With --json, standard output carries only CloudEvents.
+        _print_addresses(args, token, token_generated, simulator.agent_ids[0], sys.stderr if args.json else out)
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -254,7 +256,8 @@ async def _run(args: argparse.Namespace, config: Config, start_ts: float, token:
 
 
 def _print_addresses(args: argparse.Namespace, token: str, token_generated: bool, agent_id: str, out: TextIO) -> None:
-    base_url = f"http://{args.http_host}:{args.http_port}"
+    host = f"[{args.http_host}]" if ":" in args.http_host else args.http_host
+    base_url = f"http://{host}:{args.http_port}"
     if token_generated:
         print(f"floor view: {base_url}/?token={token}", file=out)
         print(f"  (a new token each run; set {TOKEN_ENV} or pass --token to keep one)", file=out)

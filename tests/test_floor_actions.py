@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import pytest
 
 from alerts.actions import (
@@ -19,6 +23,7 @@ from streams.cli import main
 from streams.config import load_config
 from streams.engine import Engine
 from streams.events import parse_ts, validate_break_action
+from tests.floor_support import REPO_ROOT, free_port
 
 TS = parse_ts("2026-03-02T09:15:04.120Z")
 
@@ -183,3 +188,47 @@ def test_agent_token_command_needs_token(capsys: pytest.CaptureFixture, monkeypa
 
     assert status == 2
     assert "no token; pass --token or set AGENTLOAD_TOKEN" in capsys.readouterr().err
+
+
+def run_agentload(*args: str, token: str | None = None) -> subprocess.CompletedProcess:
+    # A subprocess, because the runtime registers its metrics once per process.
+    env = {key: value for key, value in os.environ.items() if key != TOKEN_ENV}
+    env["PYTHONPATH"] = str(REPO_ROOT)
+    if token is not None:
+        env[TOKEN_ENV] = token
+    command = [sys.executable, "-m", "streams.cli", "run", "--duration", "0.3", "--summary-every", "0", *args]
+    return subprocess.run(command, env=env, capture_output=True, text=True, timeout=60)
+
+
+def test_run_prints_generated_token() -> None:
+    port = free_port()
+
+    result = run_agentload("--http-port", str(port))
+
+    lines = result.stdout.splitlines()
+    floor_line = next(line for line in lines if line.startswith("floor view: "))
+    token = floor_line.split("?token=", 1)[1]
+    assert result.returncode == 0
+    assert floor_line == f"floor view: http://127.0.0.1:{port}/?token={token}"
+    assert len(token) == 43
+    assert f"agent view of agent-001: {agent_link(f'http://127.0.0.1:{port}', token, 'agent-001')}" in lines
+    assert token not in result.stderr
+
+
+def test_run_keeps_given_token_private() -> None:
+    port = free_port()
+    token = "given-token-0123456789abcdef"
+
+    result = run_agentload("--http-port", str(port), token=token)
+
+    assert result.returncode == 0
+    assert f"floor view: http://127.0.0.1:{port}/?token=<the token from --token or AGENTLOAD_TOKEN>" in result.stdout
+    assert token not in result.stdout + result.stderr
+
+
+def test_run_rejects_short_token() -> None:
+    result = run_agentload("--no-http", "--token", "too-short")
+
+    assert result.returncode == 2
+    assert "9 characters, fewer than 16" in result.stderr
+    assert "too-short" not in result.stderr

@@ -34,13 +34,14 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--no-first-run",
 ]
-# Offers stay open long enough for a test to answer them at 300x speed, and every team has room
-# for several breaks at once, so an agent's own request is offered, not deferred.
+# Offers and accepted breaks stay open for a day of floor time, almost 5 minutes at 300x speed,
+# so a slow test still finds them open. With no team limit an agent's own request is offered,
+# never deferred.
 BROWSER_CONFIG = """
 [breaks]
-offer_expiry_s = 3600.0
-accepted_start_timeout_s = 3600.0
-team_break_share = 0.5
+offer_expiry_s = 86400.0
+accepted_start_timeout_s = 86400.0
+team_break_share = 1.0
 """
 WAIT_MS = 15_000
 
