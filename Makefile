@@ -23,11 +23,14 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	$(BIN)/agentload run $(ARGS)
 
-# Installs promtool for the rule tests (Debian's prometheus package) and starts the local broker unless KAFKA_BOOTSTRAP_SERVERS names one, and stops it again even when
-# tests fail; the exit status is pytest's, so "no tests collected" (exit 5) fails too.
+# Installs promtool for the rule tests (Debian's prometheus package) and Debian's chromium for the
+# browser tests when missing. Starts the local broker unless KAFKA_BOOTSTRAP_SERVERS names one, and
+# stops it again even when tests fail; the exit status is pytest's, so "no tests collected" (exit 5)
+# fails too.
 test: $(STAMP)
 	deploy/prometheus/ensure-promtool >/dev/null
-	deploy/kafka/with-broker $(BIN)/python -m pytest $(PYTEST_ARGS)
+	chromium=$$(deploy/browser/ensure-chromium) && \
+		CHROMIUM=$$chromium deploy/kafka/with-broker $(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # BENCH=bench_engine limits the run to one benchmark; see tests/benchmarks/.
 bench: $(STAMP)

@@ -53,6 +53,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     features.add_arguments(features_parser)
     features_parser.set_defaults(handler=_run_features)
+
+    token_parser = commands.add_parser(
+        "agent-token", help="print the link that opens one agent's own view of a running floor view"
+    )
+    _add_agent_token_arguments(token_parser)
+    token_parser.set_defaults(handler=lambda args, config: _agent_token(args))
     return parser
 
 
@@ -80,6 +86,40 @@ class JsonLogFormatter(logging.Formatter):
         return json.dumps(document, ensure_ascii=False)
 
     converter = time.gmtime
+
+
+def _add_agent_token_arguments(parser: argparse.ArgumentParser) -> None:
+    from alerts.tokens import TOKEN_ENV
+    from streams.web import DEFAULT_HTTP_HOST, DEFAULT_HTTP_PORT
+
+    parser.add_argument("agent_id", metavar="AGENT_ID", help="the agent whose link to print")
+    parser.add_argument("--token", help=f"the floor view's token, as given to agentload run (default: ${TOKEN_ENV})")
+    parser.add_argument("--http-host", default=DEFAULT_HTTP_HOST, help=f"host of the floor view (default {DEFAULT_HTTP_HOST})")
+    parser.add_argument(
+        "--http-port", type=int, default=DEFAULT_HTTP_PORT, help=f"port of the floor view (default {DEFAULT_HTTP_PORT})"
+    )
+
+
+def _agent_token(args: argparse.Namespace) -> int:
+    import os
+
+    from alerts.floor import agent_link
+    from alerts.tokens import TOKEN_ENV, TokenError, check_token
+
+    token = args.token if args.token is not None else os.environ.get(TOKEN_ENV)
+    if not token:
+        print(
+            f"agentload agent-token: no token; pass --token or set {TOKEN_ENV} to the token the floor view runs with",
+            file=sys.stderr,
+        )
+        return 2
+    try:
+        check_token(token)
+    except TokenError as exc:
+        print(f"agentload agent-token: {exc}", file=sys.stderr)
+        return 2
+    print(agent_link(f"http://{args.http_host}:{args.http_port}", token, args.agent_id))
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:

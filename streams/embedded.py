@@ -4,7 +4,8 @@
 time is event time: each tick moves it on by the wall-clock time elapsed times ``speed``, feeds
 the simulator's events to the engine, and advances the engine so offers expire and snapshots are
 due even on a quiet floor. Break transitions print as they happen, a floor summary every few
-seconds, and offers go back to the simulated agents, who answer them.
+seconds, and offers go back to the simulated agents, who answer them. The HTTP port serves the
+floor view and the agent view (see :mod:`alerts.floor`) beside ``/metrics``.
 """
 
 from __future__ import annotations
@@ -19,8 +20,11 @@ import time
 from collections.abc import Callable
 from typing import TextIO
 
+from alerts.actions import engine_sink
 from alerts.console import format_floor_summary, format_transition
-from alerts.policy import CANCELLED, EXPIRED, SUGGESTED, Transition
+from alerts.floor import FloorView, agent_link
+from alerts.policy import CANCELLED, DECLINED, EXPIRED, SUGGESTED, Transition
+from alerts.tokens import MIN_TOKEN_CHARS, TOKEN_ENV, TokenError, resolve_token
 from streams.codec import break_cloudevent, dead_letter_record, dumps
 from streams.config import Config
 from streams.engine import Engine, Origin
@@ -63,6 +67,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--per-agent-metrics",
         action="store_true",
         help="also export agentload_agent_load per logged-in agent (one series per agent; off by default)",
+    )
+    parser.add_argument(
+        "--token",
+        help=f"access token of the floor view, at least {MIN_TOKEN_CHARS} characters "
+        f"(default: ${TOKEN_ENV}, else a new random token printed at start)",
+    )
+    parser.add_argument(
+        "--no-simulated-answers",
+        action="store_true",
+        help="simulated agents leave break offers unanswered, so the floor view and agent view answer them",
     )
 
 
@@ -130,7 +144,7 @@ class EmbeddedRuntime:
                     transition.offer_expires_at,
                     transition.recommended_break_s,
                 )
-            elif transition.type in (EXPIRED, CANCELLED):
+            elif transition.type in (EXPIRED, CANCELLED, DECLINED):
                 self.simulator.withdraw(transition.agent_id, transition.break_id)
             for callback in self.on_transition:
                 callback(transition)
@@ -157,11 +171,18 @@ def run(args: argparse.Namespace, config: Config) -> int:
     except InvalidEventError as exc:
         print(f"agentload run: {exc}", file=sys.stderr)
         return 2
-    return asyncio.run(_run(args, config, start_ts))
+    try:
+        token, generated = resolve_token(args.token)
+    except TokenError as exc:
+        print(f"agentload run: {exc}", file=sys.stderr)
+        return 2
+    return asyncio.run(_run(args, config, start_ts, token, generated))
 
 
-async def _run(args: argparse.Namespace, config: Config, start_ts: float) -> int:
-    settings = SimulatorSettings(agents=args.agents, team_size=args.team_size, seed=args.seed)
+async def _run(args: argparse.Namespace, config: Config, start_ts: float, token: str, token_generated: bool) -> int:
+    settings = SimulatorSettings(
+        agents=args.agents, team_size=args.team_size, seed=args.seed, answer_offers=not args.no_simulated_answers
+    )
     simulator = FloorSimulator(settings, start_ts)
     engine = Engine(config)
     metrics = Metrics(per_agent=args.per_agent_metrics)
@@ -188,6 +209,10 @@ async def _run(args: argparse.Namespace, config: Config, start_ts: float) -> int
     runner = None
     if not args.no_http:
         app = create_app(lambda: runtime.started)
+        floor = FloorView(token, clock=lambda: runtime.now, sink=engine_sink(engine))
+        runtime.on_snapshot.append(floor.state.on_snapshot)
+        runtime.on_transition.append(floor.state.on_transition)
+        floor.add_routes(app)
         try:
             runner = await start_server(app, args.http_host, args.http_port)
         except OSError as exc:
@@ -198,6 +223,8 @@ async def _run(args: argparse.Namespace, config: Config, start_ts: float) -> int
             )
             return 2
         metrics.ready.set(1)
+        # With --json, standard output carries only CloudEvents.
+        _print_addresses(args, token, token_generated, simulator.agent_ids[0], sys.stderr if args.json else out)
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -231,6 +258,18 @@ async def _run(args: argparse.Namespace, config: Config, start_ts: float) -> int
         print(format_floor_summary(engine, runtime.now), file=out, flush=True)
     log.info("stopped after %.0f s of floor time", runtime.now - start_ts)
     return 0
+
+
+def _print_addresses(args: argparse.Namespace, token: str, token_generated: bool, agent_id: str, out: TextIO) -> None:
+    host = f"[{args.http_host}]" if ":" in args.http_host else args.http_host
+    base_url = f"http://{host}:{args.http_port}"
+    if token_generated:
+        print(f"floor view: {base_url}/?token={token}", file=out)
+        print(f"  (a new token each run; set {TOKEN_ENV} or pass --token to keep one)", file=out)
+    else:
+        print(f"floor view: {base_url}/?token=<the token from --token or {TOKEN_ENV}>", file=out)
+    print(f"agent view of {agent_id}: {agent_link(base_url, token, agent_id)}", file=out)
+    print(f"  (other agents' links: {TOKEN_ENV}=<token> agentload agent-token AGENT_ID)", file=out, flush=True)
 
 
 def _duration_words(speed: float) -> str:

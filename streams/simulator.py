@@ -56,6 +56,8 @@ class SimulatorSettings:
     scheduled_break_every_s: float = 2 * 3600.0
     scheduled_break_s: float = 15 * 60.0
     accept_share: float = 0.8
+    # False leaves every offer to the floor view and the agent view to answer.
+    answer_offers: bool = True
 
 
 @dataclass
@@ -153,7 +155,7 @@ class FloorSimulator:
         while True:
             t += rng.expovariate(1.0 / settings.call_gap_mean_s)
             yield {"type": _DECISION, "_t": t}
-            offer = self._offers.pop(agent_id, None)
+            offer = self._offers.pop(agent_id, None) if settings.answer_offers else None
             if offer is not None and t <= offer.expires_at:
                 t += rng.uniform(5.0, 60.0)
                 if rng.random() < settings.accept_share:

@@ -50,6 +50,10 @@ def floor_summaries(lines: list[str]) -> list[list[str]]:
 
 
 def check_output(lines: list[str]) -> None:
+    # The floor view's addresses come first; everything after them is transitions and summaries.
+    assert lines[0].startswith("floor view: http://127.0.0.1:")
+    assert lines[2].startswith("agent view of agent-001: http://127.0.0.1:")
+    lines = lines[4:]
     transitions = [line for line in lines if TRANSITION_LINE.match(line)]
     assert any(" suggested " in line for line in transitions)
     assert all(TRANSITION_LINE.match(line) or line.startswith("-- floor") or TEAM_LINE.match(line) for line in lines)
