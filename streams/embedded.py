@@ -20,6 +20,7 @@ from collections.abc import Callable
 from typing import TextIO
 
 from alerts.console import format_floor_summary, format_transition
+from alerts.webhook import WebhookConfigError, add_webhook_arguments, attach_webhook, check_webhook_options
 from alerts.policy import CANCELLED, EXPIRED, SUGGESTED, Transition
 from streams.codec import break_cloudevent, dead_letter_record, dumps
 from streams.config import Config
@@ -64,6 +65,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="also export agentload_agent_load per logged-in agent (one series per agent; off by default)",
     )
+    add_webhook_arguments(parser)
 
 
 class EmbeddedRuntime:
@@ -157,6 +159,11 @@ def run(args: argparse.Namespace, config: Config) -> int:
     except InvalidEventError as exc:
         print(f"agentload run: {exc}", file=sys.stderr)
         return 2
+    try:
+        check_webhook_options(args)
+    except WebhookConfigError as exc:
+        print(f"agentload run: {exc}", file=sys.stderr)
+        return 2
     return asyncio.run(_run(args, config, start_ts))
 
 
@@ -204,6 +211,7 @@ async def _run(args: argparse.Namespace, config: Config, start_ts: float) -> int
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
 
+    webhook = await attach_webhook(runtime, args)
     wall_start = time.monotonic()
     next_summary = wall_start + args.summary_every if args.summary_every else math.inf
     try:
@@ -213,6 +221,8 @@ async def _run(args: argparse.Namespace, config: Config, start_ts: float) -> int
             if args.duration and elapsed >= args.duration:
                 break
             runtime.step(start_ts + elapsed * args.speed)
+            if webhook is not None:
+                await webhook.pump(stop)
             if wall_now >= next_summary and not args.json:
                 print(format_floor_summary(engine, runtime.now), file=out, flush=True)
                 next_summary += args.summary_every
@@ -226,6 +236,8 @@ async def _run(args: argparse.Namespace, config: Config, start_ts: float) -> int
         metrics.ready.set(0)
         if runner is not None:
             await runner.cleanup()
+        if webhook is not None:
+            await webhook.close()
 
     if not args.json:
         print(format_floor_summary(engine, runtime.now), file=out, flush=True)
