@@ -181,7 +181,9 @@ def check_webhook_url(url: str, allow_insecure: bool = False) -> str:
         parts = urlsplit(url)
         parts.port
     except ValueError as exc:
-        raise WebhookConfigError(f"webhook URL {redact_url(url)!r} is invalid ({exc}); use https://host[:port]/path") from None
+        raise WebhookConfigError(
+            f"webhook URL {redact_url(url)!r} is invalid ({exc}); use https://host[:port]/path"
+        ) from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise WebhookConfigError(
             f"webhook URL {redact_url(url)!r} is invalid; use an absolute https:// URL, e.g. https://wfm.example/agentload"
@@ -346,7 +348,12 @@ class WebhookSink:
             return
         self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self.timeout_s))
         self._workers = [asyncio.create_task(self._work(), name=f"webhook-{index}") for index in range(self.concurrency)]
-        log.info("webhook sink started: %s, %d concurrent requests, %d attempts per event", self.redacted_url, self.concurrency, self.max_attempts)
+        log.info(
+            "webhook sink started: %s, %d concurrent requests, %d attempts per event",
+            self.redacted_url,
+            self.concurrency,
+            self.max_attempts,
+        )
 
     async def send(self, event: dict) -> None:
         """Queue ``event`` for delivery, waiting while the queue is full."""
@@ -359,7 +366,7 @@ class WebhookSink:
         """Queue ``event`` if there is room and no sender is waiting; return False otherwise."""
         if self._send_lock.locked() or self._queued >= self.max_queued:
             if self._closing:
-                raise WebhookClosedError(f"webhook sink for {self.redacted_url} is closed; event {event.get('id')!r} was not queued")
+                raise self._closed_error(event)
             return False
         self._enqueue(event)
         return True
@@ -371,12 +378,14 @@ class WebhookSink:
 
     def _enqueue(self, event: dict) -> None:
         if self._closing:
-            raise WebhookClosedError(f"webhook sink for {self.redacted_url} is closed; event {event.get('id')!r} was not queued")
+            raise self._closed_error(event)
         if self._session is None:
             raise WebhookClosedError("webhook sink is not started; await sink.start() first")
         agent_id = event.get("subject")
         if not isinstance(agent_id, str) or not agent_id:
-            raise ValueError(f"CloudEvent {event.get('id')!r} has no subject; the subject is the agent_id that orders delivery")
+            raise ValueError(
+                f"CloudEvent {event.get('id')!r} has no subject; the subject is the agent_id that orders delivery"
+            )
 
         item = _Item(event, dumps(event).encode("utf-8"))
         self._queued += 1
@@ -387,6 +396,11 @@ class WebhookSink:
             self._ready.put_nowait(agent_id)
         else:
             queue.append(item)
+
+    def _closed_error(self, event: dict) -> WebhookClosedError:
+        return WebhookClosedError(
+            f"webhook sink for {self.redacted_url} is closed; event {event.get('id')!r} was not queued"
+        )
 
     async def close(self, drain_timeout_s: float = 10.0) -> CloseReport:
         """Stop taking events, deliver what is queued within ``drain_timeout_s``, then stop.
@@ -425,7 +439,10 @@ class WebhookSink:
         if left:
             log.warning("webhook sink closed with %d events undelivered; they went to dead letters", left)
         log.info(
-            "webhook sink stopped: %d delivered, %d dead-lettered, %d retries", self.delivered, self.dead_lettered, self.retries
+            "webhook sink stopped: %d delivered, %d dead-lettered, %d retries",
+            self.delivered,
+            self.dead_lettered,
+            self.retries,
         )
         return CloseReport(self.delivered, self.dead_lettered, left)
 
@@ -466,7 +483,9 @@ class WebhookSink:
                 _inc(self._counters.delivered)
                 if self._failing_attempts:
                     log.info(
-                        "webhook %s is accepting events again after %d failed attempts", self.redacted_url, self._failing_attempts
+                        "webhook %s is accepting events again after %d failed attempts",
+                        self.redacted_url,
+                        self._failing_attempts,
                     )
                     self._failing_attempts = 0
                 return
@@ -571,10 +590,18 @@ def add_webhook_arguments(parser: argparse.ArgumentParser) -> None:
         "--webhook-insecure", action="store_true", help="allow plain http:// to a host that is not loopback"
     )
     parser.add_argument(
-        "--webhook-timeout", type=float, default=10.0, metavar="S", help="seconds before one webhook request times out (default 10)"
+        "--webhook-timeout",
+        type=float,
+        default=10.0,
+        metavar="S",
+        help="seconds before one webhook request times out (default 10)",
     )
     parser.add_argument(
-        "--webhook-max-attempts", type=int, default=8, metavar="N", help="attempts per event before it is dead-lettered (default 8)"
+        "--webhook-max-attempts",
+        type=int,
+        default=8,
+        metavar="N",
+        help="attempts per event before it is dead-lettered (default 8)",
     )
     parser.add_argument(
         "--webhook-dead-letters",
@@ -625,9 +652,8 @@ class RuntimeWebhook:
 
         left = len(self._staged)
         for event in self._staged:
-            self._on_dead_letter(
-                WebhookDeadLetter(event, self.sink.redacted_url, "the sink closed before this event was queued", 0, time.time())
-            )
+            error = "the sink closed before this event was queued"
+            self._on_dead_letter(WebhookDeadLetter(event, self.sink.redacted_url, error, 0, time.time()))
         self._staged.clear()
         if left:
             log.warning("%d staged events were never queued for the webhook; they went to dead letters", left)
@@ -664,7 +690,9 @@ def check_webhook_options(args: argparse.Namespace, environ: Mapping[str, str] |
     return secret
 
 
-async def attach_webhook(runtime, args: argparse.Namespace, environ: Mapping[str, str] | None = None) -> RuntimeWebhook | None:
+async def attach_webhook(
+    runtime, args: argparse.Namespace, environ: Mapping[str, str] | None = None
+) -> RuntimeWebhook | None:
     """Start a webhook sink fed by ``runtime`` when ``--webhook-url`` is set; return None otherwise.
 
     Raises :class:`WebhookConfigError` as :func:`check_webhook_options` does.

@@ -285,7 +285,13 @@ def test_backoff_schedule_has_one_wait_fewer_than_attempts():
 
 @pytest.mark.parametrize(
     "url",
-    ["https://wfm.example/hook", "http://127.0.0.1:8080/hook", "http://127.8.9.10/hook", "http://localhost/hook", "http://[::1]:9/h"],
+    [
+        "https://wfm.example/hook",
+        "http://127.0.0.1:8080/hook",
+        "http://127.8.9.10/hook",
+        "http://localhost/hook",
+        "http://[::1]:9/h",
+    ],
 )
 def test_url_https_or_loopback_accepted(url):
     assert check_webhook_url(url) == url
@@ -340,10 +346,14 @@ def test_options_short_secret_rejected():
 
 
 def test_options_bad_timeout_and_attempts_rejected():
+    environ = {SECRET_ENV: SECRET}
+    zero_timeout = webhook_args("--webhook-url", "https://h/x", "--webhook-timeout", "0")
+    zero_attempts = webhook_args("--webhook-url", "https://h/x", "--webhook-max-attempts", "0")
+
     with pytest.raises(WebhookConfigError, match="--webhook-timeout 0 is invalid"):
-        check_webhook_options(webhook_args("--webhook-url", "https://h/x", "--webhook-timeout", "0"), {SECRET_ENV: SECRET})
+        check_webhook_options(zero_timeout, environ)
     with pytest.raises(WebhookConfigError, match="--webhook-max-attempts 0 is invalid"):
-        check_webhook_options(webhook_args("--webhook-url", "https://h/x", "--webhook-max-attempts", "0"), {SECRET_ENV: SECRET})
+        check_webhook_options(zero_attempts, environ)
 
 
 def test_options_usable_return_secret():
