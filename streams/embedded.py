@@ -25,6 +25,7 @@ from alerts.console import format_floor_summary, format_transition
 from alerts.floor import FloorView, agent_link
 from alerts.policy import CANCELLED, DECLINED, EXPIRED, SUGGESTED, Transition
 from alerts.tokens import MIN_TOKEN_CHARS, TOKEN_ENV, TokenError, resolve_token
+from alerts.webhook import WebhookConfigError, add_webhook_arguments, attach_webhook, check_webhook_options
 from streams.codec import break_cloudevent, dead_letter_record, dumps
 from streams.config import Config
 from streams.engine import Engine, Origin
@@ -78,6 +79,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="simulated agents leave break offers unanswered, so the floor view and agent view answer them",
     )
+    add_webhook_arguments(parser)
 
 
 class EmbeddedRuntime:
@@ -176,6 +178,11 @@ def run(args: argparse.Namespace, config: Config) -> int:
     except TokenError as exc:
         print(f"agentload run: {exc}", file=sys.stderr)
         return 2
+    try:
+        check_webhook_options(args)
+    except WebhookConfigError as exc:
+        print(f"agentload run: {exc}", file=sys.stderr)
+        return 2
     return asyncio.run(_run(args, config, start_ts, token, generated))
 
 
@@ -231,6 +238,7 @@ async def _run(args: argparse.Namespace, config: Config, start_ts: float, token:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
 
+    webhook = await attach_webhook(runtime, args)
     wall_start = time.monotonic()
     next_summary = wall_start + args.summary_every if args.summary_every else math.inf
     try:
@@ -240,6 +248,8 @@ async def _run(args: argparse.Namespace, config: Config, start_ts: float, token:
             if args.duration and elapsed >= args.duration:
                 break
             runtime.step(start_ts + elapsed * args.speed)
+            if webhook is not None:
+                await webhook.pump(stop)
             if wall_now >= next_summary and not args.json:
                 print(format_floor_summary(engine, runtime.now), file=out, flush=True)
                 next_summary += args.summary_every
@@ -253,6 +263,8 @@ async def _run(args: argparse.Namespace, config: Config, start_ts: float, token:
         metrics.ready.set(0)
         if runner is not None:
             await runner.cleanup()
+        if webhook is not None:
+            await webhook.close()
 
     if not args.json:
         print(format_floor_summary(engine, runtime.now), file=out, flush=True)
