@@ -22,6 +22,9 @@ EXPORTED_METRICS: dict[str, str] = {
     "agentload_consumer_lag_messages": "gauge",
     "agentload_ready": "gauge",
     "agentload_last_event_timestamp_seconds": "gauge",
+    "agentload_webhook_delivered_total": "counter",
+    "agentload_webhook_retries_total": "counter",
+    "agentload_webhook_dead_letters_total": "counter",
 }
 
 # Label names of each metric, without the `job` and `instance` labels that Prometheus adds
@@ -42,6 +45,9 @@ EXPORTED_LABELS: dict[str, tuple[str, ...]] = {
     "agentload_consumer_lag_messages": ("topic", "partition"),
     "agentload_ready": (),
     "agentload_last_event_timestamp_seconds": (),
+    "agentload_webhook_delivered_total": (),
+    "agentload_webhook_retries_total": (),
+    "agentload_webhook_dead_letters_total": (),
 }
 
 HISTOGRAM_SERIES_SUFFIXES = ("_bucket", "_sum", "_count")
