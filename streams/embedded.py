@@ -20,6 +20,8 @@ import time
 from collections.abc import Callable
 from typing import TextIO
 
+from aiohttp import web
+
 from alerts.actions import engine_sink
 from alerts.console import format_floor_summary, format_transition
 from alerts.floor import FloorView, agent_link
@@ -215,23 +217,9 @@ async def _run(args: argparse.Namespace, config: Config, start_ts: float, token:
 
     runner = None
     if not args.no_http:
-        app = create_app(lambda: runtime.started)
-        floor = FloorView(token, clock=lambda: runtime.now, sink=engine_sink(engine))
-        runtime.on_snapshot.append(floor.state.on_snapshot)
-        runtime.on_transition.append(floor.state.on_transition)
-        floor.add_routes(app)
-        try:
-            runner = await start_server(app, args.http_host, args.http_port)
-        except OSError as exc:
-            print(
-                f"agentload run: cannot serve HTTP on {args.http_host}:{args.http_port} ({exc.strerror}); "
-                "pick a free port with --http-port, or pass --no-http",
-                file=sys.stderr,
-            )
+        runner = await _serve_floor_view(args, runtime, token, token_generated, out)
+        if runner is None:
             return 2
-        metrics.ready.set(1)
-        # With --json, standard output carries only CloudEvents.
-        _print_addresses(args, token, token_generated, simulator.agent_ids[0], sys.stderr if args.json else out)
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -270,6 +258,30 @@ async def _run(args: argparse.Namespace, config: Config, start_ts: float, token:
         print(format_floor_summary(engine, runtime.now), file=out, flush=True)
     log.info("stopped after %.0f s of floor time", runtime.now - start_ts)
     return 0
+
+
+async def _serve_floor_view(
+    args: argparse.Namespace, runtime: EmbeddedRuntime, token: str, token_generated: bool, out: TextIO
+) -> web.AppRunner | None:
+    """Serve the floor view, metrics and health on one port; return None if the port is not free."""
+    app = create_app(lambda: runtime.started)
+    floor = FloorView(token, clock=lambda: runtime.now, sink=engine_sink(runtime.engine))
+    runtime.on_snapshot.append(floor.state.on_snapshot)
+    runtime.on_transition.append(floor.state.on_transition)
+    floor.add_routes(app)
+    try:
+        runner = await start_server(app, args.http_host, args.http_port)
+    except OSError as exc:
+        print(
+            f"agentload run: cannot serve HTTP on {args.http_host}:{args.http_port} ({exc.strerror}); "
+            "pick a free port with --http-port, or pass --no-http",
+            file=sys.stderr,
+        )
+        return None
+    runtime.metrics.ready.set(1)
+    # With --json, standard output carries only CloudEvents.
+    _print_addresses(args, token, token_generated, runtime.simulator.agent_ids[0], sys.stderr if args.json else out)
+    return runner
 
 
 def _print_addresses(args: argparse.Namespace, token: str, token_generated: bool, agent_id: str, out: TextIO) -> None:
