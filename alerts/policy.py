@@ -81,6 +81,7 @@ class Break:
         "recommended_break_s",
         "offer_expires_at",
         "started_at",
+        "owns_state",
     )
 
     def __init__(self, break_id: str, agent_id: str, team_id: str, trigger: str, created_at: float):
@@ -94,6 +95,8 @@ class Break:
         self.recommended_break_s = 0.0
         self.offer_expires_at: float | None = None
         self.started_at: float | None = None
+        # True when starting the break put the agent in the break state, rather than the ACD.
+        self.owns_state = False
 
 
 class Transition:
@@ -206,6 +209,8 @@ class BreakPolicy:
         teams: dict[str, TeamState],
         schedule: Callable[[float, str, str, object], None],
         emit: Callable[[Transition], None],
+        change_state: Callable[[AgentState, str, float], object],
+        recovered: Callable[[AgentState, float], None],
     ):
         self.agents = agents
         self.teams = teams
@@ -216,6 +221,10 @@ class BreakPolicy:
         self._ended_order: deque[tuple[float, str]] = deque()
         self._schedule = schedule
         self._emit = emit
+        # The engine's own state change and recovery bookkeeping, so a recovery break counts as
+        # recovery exactly as an ACD-reported break does.
+        self._change_state = change_state
+        self._recovered = recovered
         # Suggestions not made because of the cooldown or an open break, for metrics and tests.
         self.suppressed = 0
 
@@ -405,7 +414,8 @@ class BreakPolicy:
         brk.started_at = now
         self._move(brk, agent, STARTED, now, actor, note)
         if agent.state not in RECOVERY_STATES and agent.state != "on_call":
-            agent.set_state("break", now)
+            self._change_state(agent, "break", now)
+            brk.owns_state = True
         end = now + brk.recommended_break_s + agent.params.break_overrun_s
         self._schedule(end, TIMER_BREAK_END, brk.break_id, brk.seq)
 
@@ -428,8 +438,13 @@ class BreakPolicy:
         self.ended[brk.break_id] = status
         self._ended_order.append((now, brk.break_id))
 
-        if was_running and agent.state == "break" and status in (COMPLETED, CANCELLED):
-            agent.set_state("available", now)
+        if was_running and status == COMPLETED:
+            # A recovery break taken is a real recovery, however short its recommended length.
+            self._recovered(agent, now)
+        if was_running and brk.owns_state and agent.state == "break":
+            # Only a break state this policy set is ended here; one the ACD reported ends when the
+            # ACD says so.
+            self._change_state(agent, "available", now)
         if previous in OCCUPYING_STATUSES:
             team.occupying -= 1
             self.offer_deferred(team, now)
@@ -439,15 +454,28 @@ class BreakPolicy:
             self.on_elevated(agent)
 
     def offer_deferred(self, team: TeamState, now: float) -> None:
-        """Offer the oldest deferred breaks of ``team`` while it has places free."""
-        while team.deferred:
-            params = self.agents[self.breaks[team.deferred[0]].agent_id].params
-            if team.occupying >= team.capacity(params):
-                return
-            break_id = team.deferred.popleft()
+        """Offer the oldest deferred breaks of ``team`` while it has places free.
+
+        An agent on a call keeps its place in the queue and is offered the break when the call
+        ends, as any suggestion made mid-call is.
+        """
+        if not team.deferred:
+            return
+        for break_id in list(team.deferred):
             brk = self.breaks[break_id]
             agent = self.agents[brk.agent_id]
+            if team.occupying >= team.capacity(agent.params):
+                return
+            if agent.state == "on_call":
+                continue
+            team.deferred.remove(break_id)
             self._offer(brk, agent, now, SYSTEM_ACTOR, "a place on recovery break freed")
+
+    def rearm_amber_hold(self, agent: AgentState, now: float) -> None:
+        """Arm the amber-held timer again for an agent back from a stretch too short to recover."""
+        since = agent.elevated_since
+        if since is not None:
+            self._schedule(max(now, since + agent.params.amber_hold_s), TIMER_AMBER_HOLD, agent.agent_id, since)
 
     def forget_ended(self, before: float) -> None:
         """Drop the history of breaks that ended before ``before``."""

@@ -100,6 +100,11 @@ def read_calls(lines: Iterable[str], utc_offset: str = "+03:00") -> tuple[list[d
     for row in reader:
         stats.rows += 1
         line = reader.line_num
+        if any(row.get(column) is None for column in REQUIRED_COLUMNS):
+            raise AnonymousBankError(
+                f"line {line}: the record has fewer fields than the header's {len(reader.fieldnames)}; "
+                "check that the line is complete"
+            )
         outcome = row["outcome"].strip()
         server = row["server"].strip()
         if outcome != "AGENT":

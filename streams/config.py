@@ -237,7 +237,9 @@ def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None
                 layers.append((str(path), tomllib.load(handle)))
         except FileNotFoundError:
             raise ConfigError(f"config file {str(path)!r} not found; pass an existing TOML file to --config") from None
-        except tomllib.TOMLDecodeError as exc:
+        except OSError as exc:
+            raise ConfigError(f"config file {str(path)!r} cannot be read: {exc.strerror}") from None
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
             raise ConfigError(f"config file {str(path)!r} is not valid TOML: {exc}") from None
     if overrides:
         layers.append(("overrides", overrides))

@@ -40,6 +40,9 @@ log = logging.getLogger("agentload.embedded")
 
 # Wall-clock seconds between ticks.
 TICK_WALL_S = 0.1
+# Bounds that keep one tick's simulated events within memory and time.
+MAX_SPEED = 36_000.0
+MAX_AGENTS = 100_000
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -112,11 +115,11 @@ class EmbeddedRuntime:
         for document in documents:
             document.pop("_t", None)
             topic = BREAK_ACTIONS if "action" in document else CALL_EVENTS
-            origin = Origin(topic, None, None, document["agent_id"], "")
+            # The value is serialized only if the event ends up as a dead letter (see _deliver).
+            origin = Origin(topic, None, None, document["agent_id"], document)
             try:
                 event = validate_any(document)
             except InvalidEventError as exc:
-                origin.value = dumps(document)
                 engine.reject(str(exc), "invalid_event", origin)
                 continue
             engine.submit(event, origin)
@@ -154,8 +157,11 @@ class EmbeddedRuntime:
                 callback(transition)
         dead_letters = self.engine.drain_dead_letters()
         if dead_letters:
-            log.warning("%d events sent to dead letters", len(dead_letters))
+            log.warning("%d %s sent to dead letters", len(dead_letters), "event" if len(dead_letters) == 1 else "events")
         for dead_letter in dead_letters:
+            origin = dead_letter.origin
+            if origin is not None and isinstance(origin.value, dict):
+                origin.value = dumps(origin.value)
             record = dead_letter_record(dead_letter, time.time())
             for callback in self.on_dead_letter:
                 callback(record)
@@ -167,8 +173,14 @@ def run(args: argparse.Namespace, config: Config) -> int:
         if not math.isfinite(value) or value < 0 or (name == "speed" and value == 0):
             print(f"agentload run: --{name.replace('_', '-')} {value:g} is invalid; use a positive number", file=sys.stderr)
             return 2
-    if args.agents < 1 or args.team_size < 1:
-        print("agentload run: --agents and --team-size must be at least 1", file=sys.stderr)
+    if args.speed > MAX_SPEED:
+        print(f"agentload run: --speed {args.speed:g} is too fast; use at most {MAX_SPEED:g} (10 h of floor time a second)", file=sys.stderr)
+        return 2
+    if not 1 <= args.agents <= MAX_AGENTS or args.team_size < 1:
+        print(f"agentload run: --agents must be from 1 to {MAX_AGENTS} and --team-size at least 1", file=sys.stderr)
+        return 2
+    if not 0 <= args.http_port <= 65535:
+        print(f"agentload run: --http-port {args.http_port} is invalid; use a port from 1 to 65535", file=sys.stderr)
         return 2
     try:
         start_ts = parse_ts(args.start, "--start") if args.start else math.floor(time.time() / 60.0) * 60.0
@@ -200,6 +212,8 @@ async def _run(args: argparse.Namespace, config: Config, start_ts: float, token:
     out: TextIO = sys.stdout
     source = config.runtime.event_source
 
+    # Dead letters go to standard error as JSON Lines, where nothing else but logs goes.
+    runtime.on_dead_letter.append(lambda record: print(dumps(record), file=sys.stderr, flush=True))
     if args.json:
         runtime.on_transition.append(lambda tr: print(dumps(break_cloudevent(tr, source)), file=out, flush=True))
     else:

@@ -16,6 +16,7 @@ Duplicates. An ``event_id`` seen within ``dedupe_window_s`` of event time is dro
 from __future__ import annotations
 
 import heapq
+import logging
 import math
 from collections import deque
 
@@ -48,16 +49,22 @@ from streams.config import Config
 from streams.events import TYPE_RANK, Event, format_ts
 from streams.state import AMBER, GREEN, LEVELS, RECOVERY_STATES, RED, AgentState, CallState
 
+log = logging.getLogger("agentload.engine")
+
 # A call longer than this is a data error, not a long call: the platform lost its end.
 MAX_HANDLE_TIME_S = 12 * 3600.0
 
 # Event time between two clean-ups of the de-duplication ids and ended-break history.
 _FORGET_EVERY_S = 10.0
 
+# Timer that closes a call whose call_ended never came, keyed by agent_id with the call_id.
+_TIMER_CALL_LIMIT = "call_limit"
+
 # Bits of CallState.flags: impulses counted at most once per call.
 FLAG_ESCALATION = 1
 FLAG_ABUSE = 2
 FLAG_THREAT = 4
+FLAG_CLOSED_AT_LIMIT = 8
 
 # Dead-letter reasons, a closed set so that metrics stay bounded.
 REASON_UNKNOWN_CALL = "unknown_call"
@@ -70,6 +77,14 @@ IGNORED = "ignored"
 # Final break statuses that each action would lead to, to recognise a repeated action on an
 # ended break as harmless.
 _ACTION_FINAL_STATUS = {"decline": "declined", "complete": "completed", "cancel": "cancelled"}
+
+
+def _starts_agent(event: Event) -> bool:
+    """Return whether ``event`` may be the first one seen of its agent."""
+    event_type = event.type
+    if event_type == "agent_state" or event_type == "call_started":
+        return True
+    return event_type == "break_action" and event.fields["action"] == "request"
 
 
 class Origin:
@@ -123,7 +138,11 @@ class Engine:
         self.dead_letters: list[DeadLetter] = []
         # (team, transition type) -> count, for metrics.
         self.transition_counts: dict[tuple[str, str], int] = {}
-        self.policy = BreakPolicy(self.agents, self.teams, self._schedule, self._emit)
+        self.policy = BreakPolicy(
+            self.agents, self.teams, self._schedule, self._emit, self._change_state, self._recovered
+        )
+        # Calls closed because they outlived MAX_HANDLE_TIME_S with no call_ended.
+        self.calls_closed_at_limit = 0
 
         self._buffer: list[tuple] = []
         self._timers: list[tuple] = []
@@ -252,6 +271,9 @@ class Engine:
         timers = self._timers
         while timers and timers[0][0] <= until:
             deadline, _, kind, key, token = heapq.heappop(timers)
+            if kind == _TIMER_CALL_LIMIT:
+                self._close_call_at_limit(key, token, deadline)
+                continue
             if kind in AGENT_TIMERS:
                 agent = self.agents.get(key)
             else:
@@ -288,6 +310,13 @@ class Engine:
 
     def _apply(self, event: Event, origin: Origin | None, now: float, outcome: str) -> None:
         agent = self.agents.get(event.agent_id)
+        if agent is None and not _starts_agent(event):
+            # Nothing of an unknown agent but its state, a call or a break request can apply, and
+            # a dead letter must not leave a phantom agent behind to count in team gating.
+            reason, error = self._unknown_agent(event)
+            self._count(event.type, reason)
+            self.dead_letters.append(DeadLetter(error, reason, origin))
+            return
         if agent is None or (event.team_id is not None and event.team_id != agent.team_id):
             agent = self._agent_for(event, now)
         # Handlers advance the agent to ``now`` when they change it. Level changes between events
@@ -306,6 +335,20 @@ class Engine:
             reason, error = result
             self._count(event.type, reason)
             self.dead_letters.append(DeadLetter(error, reason, origin))
+
+    def _unknown_agent(self, event: Event) -> tuple[str, str]:
+        if event.type == "break_action":
+            brk = self.policy.breaks.get(event.fields.get("break_id"))
+            if brk is not None:
+                return REASON_INVALID_ACTION, (
+                    f"break {brk.break_id!r} belongs to agent {brk.agent_id!r}, not {event.agent_id!r}; "
+                    "send the action with the break's own agent_id"
+                )
+        reason = REASON_UNKNOWN_BREAK if event.type == "break_action" else REASON_UNKNOWN_CALL
+        return reason, (
+            f"{event.type} for agent {event.agent_id!r}, who is not known yet: no agent_state, call_started "
+            "or break request was seen for this agent; send those first, or check the agent_id"
+        )
 
     def _agent_for(self, event: Event, now: float) -> AgentState:
         agent = self.agents.get(event.agent_id)
@@ -364,11 +407,15 @@ class Engine:
             old_state == "available" and stayed_s >= params.idle_recovery_s
         ):
             self._recovered(agent, now)
+        elif old_state in RECOVERY_STATES and new_state not in RECOVERY_STATES:
+            self.policy.rearm_amber_hold(agent, now)
         if old_state == "offline":
             self.teams[agent.team_id].logged_in += 1
         elif new_state == "offline":
             self.teams[agent.team_id].logged_in -= 1
         agent.set_state(new_state, now)
+        if old_state == "on_call":
+            self.policy.offer_deferred(self.teams[agent.team_id], now)
         return old_state
 
     def _recovered(self, agent: AgentState, now: float) -> None:
@@ -407,6 +454,7 @@ class Engine:
         self.policy.on_call_started(agent, now)
         self._change_state(agent, "on_call", now)
         agent.call = CallState(event.call_id, now)
+        self._schedule(now + MAX_HANDLE_TIME_S, _TIMER_CALL_LIMIT, agent.agent_id, event.call_id)
         agent.calls += 1
         agent.calls_since_break += 1
         if agent.last_call_end is not None and now - agent.last_call_end < agent.params.micro_gap_s:
@@ -417,6 +465,17 @@ class Engine:
         self._advance(agent, now)
         call = agent.call
         if call is None or call.call_id != event.call_id:
+            if event.call_id == agent.last_call_id and agent.last_call_flags & FLAG_CLOSED_AT_LIMIT:
+                return REASON_ABSURD_VALUE, (
+                    f"call {event.call_id!r} of agent {event.agent_id!r} would last longer than "
+                    f"{MAX_HANDLE_TIME_S:.0f} s, so it was closed at that limit without counting its handle time or "
+                    "hold; check the ts of its call_started and call_ended"
+                )
+            if event.call_id == agent.last_call_id:
+                return REASON_UNKNOWN_CALL, (
+                    f"call_ended for call {event.call_id!r} of agent {event.agent_id!r}, which has already ended; "
+                    "a repeated call_ended needs the same event_id as the first to be dropped as a duplicate"
+                )
             return REASON_UNKNOWN_CALL, (
                 f"call_ended for call {event.call_id!r} of agent {event.agent_id!r}, but that call is not open "
                 f"(no call_started seen for it within the {self._lateness_s:g} s lateness bound); send "
@@ -432,6 +491,21 @@ class Engine:
             )
         self._end_call(agent, now, event.fields.get("disposition"))
         return None
+
+    def _close_call_at_limit(self, agent_id: str, call_id: str, now: float) -> None:
+        agent = self.agents.get(agent_id)
+        if agent is None or agent.call is None or agent.call.call_id != call_id:
+            return
+        self._advance(agent, now)
+        self.calls_closed_at_limit += 1
+        log.warning(
+            "closed call %s of agent %s: no call_ended within %.0f h, so its handle time is not counted",
+            call_id,
+            agent_id,
+            MAX_HANDLE_TIME_S / 3600,
+        )
+        self._end_call(agent, now, None, count_handle_time=False)
+        agent.last_call_flags |= FLAG_CLOSED_AT_LIMIT
 
     def _end_call(self, agent: AgentState, now: float, disposition: str | None, count_handle_time: bool = True) -> None:
         call = agent.call
@@ -597,6 +671,9 @@ class Engine:
         if fields["channel"] != "customer":
             # No factor is computed from the agent's own voice (see privacy.agent_voice_factors).
             return IGNORED
+        call = agent.call
+        if (call is None or call.call_id != event.call_id) and event.call_id != agent.last_call_id:
+            return self._not_open(event)
         params = agent.params
         team_baseline = self._team_audio.get(agent.team_id)
         if team_baseline is None:

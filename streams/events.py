@@ -76,6 +76,9 @@ _RFC3339 = re.compile(
     r"(?P<local>\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(?:\.\d{1,9})?)(?P<offset>[Zz]|[+-]\d{2}:\d{2})?"
 )
 
+# Event times agentload can represent and format: the Unix epoch up to the end of 9998 UTC.
+_MIN_TS = 0.0
+_MAX_TS = datetime(9999, 1, 1, tzinfo=timezone.utc).timestamp() - 1.0
 _OFFSET_AT_END = re.compile(r"(?:[Zz]|[+-]\d{2}:?\d{2})$")
 
 
@@ -129,12 +132,15 @@ def parse_ts(value: object, field: str = "ts") -> float:
             f"{field} {value!r} is not an RFC 3339 timestamp; send e.g. 2026-03-02T09:15:04.120Z"
         )
     try:
-        parsed = datetime.fromisoformat(value)
+        parsed = datetime.fromisoformat(value.upper())
+        seconds = parsed.timestamp()
     except ValueError:
         raise InvalidEventError(
             f"{field} {value!r} is not a valid date and time; send e.g. 2026-03-02T09:15:04.120Z"
         ) from None
-    return parsed.timestamp()
+    if not _MIN_TS <= seconds <= _MAX_TS:
+        raise InvalidEventError(f"{field} {value!r} is outside the years 1970 to 9998 in UTC; check the sender's clock")
+    return seconds
 
 
 def format_ts(seconds: float) -> str:
@@ -148,8 +154,9 @@ def decode(topic: str | None, value: bytes | str) -> tuple[list[Event], list[Inv
 
     A message is a JSON object or a JSON array of objects. Elements are validated one by one, so a
     packed message with one bad element still yields all the others. With ``topic`` None, as in a
-    replay file that mixes all inputs, each element's contract is told by its fields: ``action``
-    marks a break action, ``channel`` an audio-features message, anything else a call event.
+    replay file that mixes all inputs, each element's contract follows from its fields: a call-event
+    ``type`` marks a call event, then ``action`` a break action and ``channel`` an audio-features
+    message; anything else is checked as a call event.
     """
     if topic is None:
         validate = validate_any
@@ -173,6 +180,8 @@ def decode(topic: str | None, value: bytes | str) -> tuple[list[Event], list[Inv
         ]
 
     if isinstance(document, list):
+        if not document:
+            return [], [InvalidInput("message is an empty JSON array; send one event object or an array of them", value)]
         elements = document
         packed = True
     else:
@@ -237,12 +246,27 @@ def _finite_number(document: dict, field: str, low: float, high: float, required
                 f"{_describe(document)} is missing {field!r}; send a number from {low:g} to {high:g}"
             )
         return
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise InvalidEventError(f"{_describe(document)}: {field} must be a finite number, not {value!r}")
+    if not _is_finite_number(value):
+        raise InvalidEventError(f"{_describe(document)}: {field} must be a finite number, not {_short(value)}")
     if not low <= value <= high:
         raise InvalidEventError(
             f"{_describe(document)}: {field} {value!r} is out of range; send a number from {low:g} to {high:g}"
         )
+
+
+def _is_finite_number(value: object) -> bool:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:
+        # An integer too large for a float, such as 400 nines.
+        return False
+
+
+def _short(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def _common(document: object, kind: str) -> tuple[str, str, float, str | None]:
@@ -312,9 +336,7 @@ def validate_audio_features(document: object) -> Event:
     _finite_number(document, "window_s", 0.001, 3600.0, required=True)
     for name in AUDIO_FEATURE_NAMES:
         value = document.get(name)
-        if value is not None and (
-            isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value)
-        ):
+        if value is not None and not _is_finite_number(value):
             raise InvalidEventError(
                 f"{_describe(document)}: {name} must be a finite number or null, not {value!r}; "
                 "send null for a feature that is undefined in the window"
@@ -324,7 +346,7 @@ def validate_audio_features(document: object) -> Event:
 
 def validate_any(document: object) -> Event:
     """Validate one object of a mixed stream by the contract its fields belong to."""
-    if isinstance(document, dict):
+    if isinstance(document, dict) and document.get("type") not in _ENUM_FIELDS:
         if "action" in document:
             return validate_break_action(document)
         if "channel" in document:

@@ -16,6 +16,7 @@ from streams.engine import Engine, Origin
 from streams.events import decode, validate_call_event
 
 FORMATS = ("auto", "jsonl", "anonymous-bank")
+UTF8_BOM = b"\xef\xbb\xbf"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -45,39 +46,66 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace, config: Config) -> int:
-    stream = sys.stdin if args.file == "-" else open(args.file, encoding="utf-8", newline="")
-    with stream:
-        lines = iter(stream)
-        first = next(lines, "")
-        fmt = args.format
-        if fmt == "auto":
-            fmt = "anonymous-bank" if first.startswith("vru+line") else "jsonl"
-        source = args.file if args.file != "-" else "stdin"
+    source = args.file if args.file != "-" else "stdin"
+    try:
+        stream = sys.stdin.buffer if args.file == "-" else open(args.file, "rb")
+    except OSError as exc:
+        print(f"agentload replay: cannot read {args.file!r}: {exc.strerror}", file=sys.stderr)
+        return 2
+    if args.dead_letters:
         try:
-            feed = _anonymous_bank(first, lines, args.utc_offset, source) if fmt == "anonymous-bank" else _jsonl(first, lines, source)
-            return _replay(feed, config, args)
+            dead_out = open(args.dead_letters, "w", encoding="utf-8")
+        except OSError as exc:
+            print(f"agentload replay: cannot write dead letters to {args.dead_letters!r}: {exc.strerror}", file=sys.stderr)
+            return 2
+    else:
+        dead_out = sys.stderr
+
+    with stream:
+        try:
+            lines = iter(stream)
+            first = next(lines, b"").removeprefix(UTF8_BOM)
+            fmt = args.format
+            if fmt == "auto":
+                fmt = "anonymous-bank" if first.startswith(b"vru+line") else "jsonl"
+            if fmt == "anonymous-bank":
+                feed = _anonymous_bank(first, lines, args.utc_offset, source)
+            else:
+                feed = _jsonl(first, lines, source)
+            return _replay(feed, config, args, dead_out)
         except anonymous_bank.AnonymousBankError as exc:
             print(f"agentload replay: {source}: {exc}", file=sys.stderr)
             return 2
+        except OSError as exc:
+            print(f"agentload replay: cannot read {args.file!r}: {exc.strerror}", file=sys.stderr)
+            return 2
+        finally:
+            if args.dead_letters:
+                dead_out.close()
 
 
-def _jsonl(first: str, lines: Iterator[str], source: str) -> Iterator[tuple[str, int, str]]:
+def _jsonl(first: bytes, lines: Iterator[bytes], source: str) -> Iterator[tuple[str, int, bytes]]:
+    # Lines stay bytes: the decoder turns a line that is not UTF-8 into a dead letter.
     line_number = 1
     for line in _chain(first, lines):
-        text = line.rstrip("\r\n")
+        text = line.rstrip(b"\r\n")
         if text.strip():
             yield source, line_number, text
         line_number += 1
 
 
-def _chain(first: str, lines: Iterator[str]) -> Iterable[str]:
+def _chain(first: bytes, lines: Iterator[bytes]) -> Iterable[bytes]:
     if first:
         yield first
     yield from lines
 
 
-def _anonymous_bank(first: str, lines: Iterator[str], utc_offset: str, source: str):
-    events, stats = anonymous_bank.read_calls(_chain(first, lines), utc_offset=utc_offset)
+def _anonymous_bank(first: bytes, lines: Iterator[bytes], utc_offset: str, source: str):
+    try:
+        text_lines = [line.decode("utf-8") for line in _chain(first, lines)]
+    except UnicodeDecodeError as exc:
+        raise anonymous_bank.AnonymousBankError(f"the file is not UTF-8 text ({exc}); convert it to UTF-8") from None
+    events, stats = anonymous_bank.read_calls(text_lines, utc_offset=utc_offset)
     print(
         f"{source}: {stats.rows} records, {stats.served_calls} served calls by {len(stats.agents)} agents; "
         f"{stats.zero_length_calls} shorter than a second, {stats.overlaps_cut} overlapping services cut",
@@ -87,10 +115,9 @@ def _anonymous_bank(first: str, lines: Iterator[str], utc_offset: str, source: s
         yield source, index, document
 
 
-def _replay(feed, config: Config, args: argparse.Namespace) -> int:
+def _replay(feed, config: Config, args: argparse.Namespace, dead_out: TextIO) -> int:
     engine = Engine(config)
     out = sys.stdout
-    dead_out: TextIO = open(args.dead_letters, "w", encoding="utf-8") if args.dead_letters else sys.stderr
     dead_count = 0
     event_source = config.runtime.event_source
 
@@ -106,33 +133,47 @@ def _replay(feed, config: Config, args: argparse.Namespace) -> int:
             dead_out.write(dumps(dead_letter_record(dead_letter, time.time(), default_topic=source_name)) + "\n")
 
     source_name = "replay"
-    try:
-        for source_name, position, item in feed:
-            if isinstance(item, dict):
-                # Records converted in memory are valid by construction, but are checked all the same.
-                origin = Origin(source_name, None, position, None, dumps(item))
-                try:
-                    engine.submit(validate_call_event(item), origin)
-                except ValueError as exc:
-                    engine.reject(str(exc), "invalid_event", origin)
-            else:
-                origin = Origin(source_name, None, position, None, item)
-                events, invalid = decode(None, item)
-                for bad in invalid:
-                    reason = "invalid_json" if bad.error.startswith("message is not") else "invalid_event"
-                    engine.reject(bad.error, reason, Origin(source_name, None, position, None, bad.value))
-                for event in events:
-                    engine.submit(event, origin)
-            emit()
-        engine.flush()
+    for source_name, position, item in feed:
+        if isinstance(item, dict):
+            # Records converted in memory are valid by construction, but are checked all the same.
+            origin = Origin(source_name, None, position, None, dumps(item))
+            try:
+                engine.submit(validate_call_event(item), origin)
+            except ValueError as exc:
+                engine.reject(str(exc), "invalid_event", origin)
+        else:
+            origin = Origin(source_name, None, position, None, item)
+            events, invalid = decode(None, item)
+            for bad in invalid:
+                reason = "invalid_json" if bad.error.startswith("message is not") else "invalid_event"
+                engine.reject(bad.error, reason, Origin(source_name, None, position, None, bad.value))
+            for event in events:
+                engine.submit(event, origin)
         emit()
-    finally:
-        if args.dead_letters:
-            dead_out.close()
+    engine.flush()
+    emit()
 
     if not args.json:
         out.write("\n" + format_agent_summary(agent_summary_rows(engine)) + "\n")
-    if dead_count:
-        where = args.dead_letters or "standard error"
-        print(f"agentload replay: {dead_count} messages could not be used; see the dead letters in {where}", file=sys.stderr)
+    _report_counts(engine, dead_count, args.dead_letters)
     return 0
+
+
+def _report_counts(engine: Engine, dead_count: int, dead_letters_path: str | None) -> None:
+    """Print to standard error what happened to the input beyond normal processing."""
+    outcomes: dict[str, int] = {}
+    for (_, outcome), count in engine.counts.items():
+        outcomes[outcome] = outcomes.get(outcome, 0) + count
+    notes = []
+    for outcome, words in (("duplicate", "duplicates dropped"), ("late", "applied late"), ("ignored", "ignored by design")):
+        if outcomes.get(outcome):
+            notes.append(f"{outcomes[outcome]} {words}")
+    if notes:
+        lateness_s = engine.config.runtime.lateness_s
+        print(
+            f"agentload replay: {', '.join(notes)} (events beyond the {lateness_s:g} s lateness bound are applied late)",
+            file=sys.stderr,
+        )
+    if dead_count:
+        where = dead_letters_path or "standard error"
+        print(f"agentload replay: {dead_count} messages could not be used; see the dead letters in {where}", file=sys.stderr)

@@ -158,6 +158,9 @@ class FloorSimulator:
             offer = self._offers.pop(agent_id, None) if settings.answer_offers else None
             if offer is not None and t <= offer.expires_at:
                 t += rng.uniform(5.0, 60.0)
+                if t > offer.expires_at:
+                    # The agent thought about it too long; the offer expired meanwhile.
+                    continue
                 if rng.random() < settings.accept_share:
                     yield ev("break_action", break_id=offer.break_id, action="accept", actor="agent")
                     t += rng.uniform(5.0, 30.0)

@@ -235,8 +235,9 @@ def test_absurd_call_duration_is_dead_letter():
     dead, engine = run_with_follow_up([call_started("a", "c1", -50_000), call_ended("a", "c1", -3_000)])
     letter = only_dead_letter(dead)
     assert letter.reason == "absurd_value"
-    assert letter.error.startswith("call 'c1' of agent 'a' would last 47000 s (from ")
+    assert letter.error.startswith("call 'c1' of agent 'a' would last longer than 43200 s, so it was closed at that limit")
     assert engine.agents["a"].contributions()[HANDLE_TIME] == 0.0
+    assert engine.calls_closed_at_limit == 1
 
 
 def test_absurd_call_duration_counts_no_hold():
