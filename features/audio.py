@@ -41,18 +41,11 @@ from functools import lru_cache
 import librosa
 import numpy as np
 
+from streams.events import AUDIO_FEATURE_NAMES, CHANNELS
+
 SUPPORTED_SAMPLE_RATES = (8000, 16000)
-CHANNELS = ("customer", "agent")
-FEATURE_NAMES = (
-    "rms_dbfs",
-    "pitch_hz",
-    "pitch_sd_st",
-    "voiced_ratio",
-    "speech_ratio",
-    "overlap_ratio",
-    "onset_rate_hz",
-    "clipped_ratio",
-)
+# The audio-features contract defines the channels (CHANNELS) and the feature names.
+FEATURE_NAMES = AUDIO_FEATURE_NAMES
 
 FRAME_S = 0.032
 HOP_S = 0.010
