@@ -10,7 +10,7 @@ from streams.config import ConfigError, load_config
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from streams import embedded, replay
+    from streams import embedded, kafka_cli, replay
     from streams.adapters import command as ingest
 
     parser = argparse.ArgumentParser(
@@ -38,6 +38,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     ingest.add_arguments(ingest_parser)
     ingest_parser.set_defaults(handler=lambda args, config: ingest.run(args))
+
+    for name, help_text, add_arguments, handler in (
+        ("worker", "run a Faust worker: the engine over the Kafka input topics", kafka_cli.add_worker_arguments, kafka_cli.run_worker),
+        ("topics", "create agentload's six Kafka topics", kafka_cli.add_topics_arguments, kafka_cli.run_topics),
+        ("produce", "send a recorded file or the floor simulator's events to the Kafka input topics", kafka_cli.add_produce_arguments, kafka_cli.run_produce),
+        ("tail", "print the messages of one agentload topic from its beginning", kafka_cli.add_tail_arguments, kafka_cli.run_tail),
+    ):
+        command_parser = commands.add_parser(name, help=help_text)
+        add_arguments(command_parser)
+        command_parser.set_defaults(handler=handler)
     return parser
 
 
