@@ -10,9 +10,10 @@ State lives in one table whose keys start with the partition number (``3/agent/A
 sends every entry to the changelog partition named in its key, so the changelog partition is
 always the source partition, also for writes made by the timer. After each batch the worker
 sends the batch's outputs, waits until Kafka has them, and only then writes the entries that
-changed. Faust commits offsets after a batch and after flushing the producer, so a committed
-offset always has its state written; a message processed again after a crash is dropped by the
-restored dedupe ids, and a transition sent again keeps its id.
+changed, together with the next input offset of each topic. Faust commits offsets after a batch
+and after flushing the producer, so a committed offset always has its state written; a message
+read again after a crash is below the stored offset and skipped, and a transition sent again
+keeps its id.
 
 Time is event time. A timer every ``tick_interval_s`` advances each engine to its own newest
 event time and writes snapshots; a partition that got no input for ``idle_flush_s`` of wall time
@@ -24,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+import uuid
 from collections.abc import Iterable
 
 import faust
@@ -35,7 +37,7 @@ from streams.config import Config
 from streams.engine import Origin
 from streams.events import AUDIO_FEATURES, BREAK_ACTIONS, CALL_EVENTS, decode
 from streams.metrics import Metrics
-from streams.snapshot_state import EngineStore, TrackedEngine, restore_engine
+from streams.snapshot_state import AGENT, CLOCK, EngineStore, TrackedEngine, restore_engine
 
 log = logging.getLogger("agentload.worker")
 
@@ -47,6 +49,7 @@ OUTPUT_TOPICS = (RECOVERY_BREAKS, AGENT_LOAD, DEAD_LETTERS)
 ALL_TOPICS = INPUT_TOPICS + OUTPUT_TOPICS
 
 STATE_TABLE = "engine-state"
+CLOCK_KEY = CLOCK.encode()
 
 
 def topic_name(prefix: str | None, base: str) -> str:
@@ -60,15 +63,60 @@ def app_id(prefix: str | None) -> str:
 
 
 class PartitionKeyedTable(faust.Table):
-    """A table whose keys start with the partition they belong to, ``b"3/..."``.
+    """The engine-state table: keys start with their partition, and each batch's writes commit at once.
 
     Faust's own tables send a change to the partition of the event being processed, which a timer
-    does not have; this one reads the partition from the key, so every write of engine *p*, from
-    a batch or from the timer, lands in changelog partition *p*.
+    does not have; this one reads the partition from the key (``b"3/agent/AVI"``), so every write
+    of engine *p*, from a batch or from the timer, lands in changelog partition *p*.
+
+    A batch writes several entries, and a crash can leave only the first ones in Kafka. So every
+    value starts with the tag of its write (``b"<incarnation>:<n>|"``) and each write ends with the
+    ``clock`` entry of the same tag. Recovery applies entries only when the clock of their tag
+    follows them; the others are dropped and listed in :attr:`aborted`, so that the new owner
+    writes those keys again. An empty body marks a deleted entry; real tombstones follow one
+    write later, once the deletion is committed.
     """
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        # partition -> [(key, tag, value)] read from the changelog but not yet committed.
+        self.pending: dict[int, list[tuple[bytes, bytes, bytes]]] = {}
+        # partition -> keys whose newest record belongs to a write that never committed.
+        self.aborted: dict[int, set[bytes]] = {}
 
     def partition_for_key(self, key: bytes) -> int:
         return int(key[: key.index(b"/")])
+
+    def apply_changelog_batch(self, batch) -> None:
+        store = self.data
+        for event in batch:
+            message = event.message
+            key = message.key
+            value = message.value
+            partition = message.partition
+            if value is None:
+                store.pop(key, None)
+                continue
+            tag = value[: value.index(b"|")]
+            pending = self.pending.setdefault(partition, [])
+            if not key.endswith(b"/" + CLOCK_KEY):
+                pending.append((key, tag, value))
+                continue
+            for pending_key, pending_tag, pending_value in pending:
+                if pending_tag != tag:
+                    self.aborted.setdefault(partition, set()).add(pending_key)
+                elif pending_value.endswith(b"|"):
+                    store.pop(pending_key, None)
+                else:
+                    store[pending_key] = pending_value
+            pending.clear()
+            store[key] = value
+
+    def take_aborted(self, partition: int) -> set[bytes]:
+        """Return (and forget) the keys of ``partition`` whose last write never committed."""
+        aborted = self.aborted.pop(partition, set())
+        aborted.update(key for key, _, _ in self.pending.pop(partition, ()))
+        return aborted
 
 
 class _EngineGroup:
@@ -161,6 +209,9 @@ class WorkerRuntime:
         self.stores: dict[int, EngineStore] = {}
         self.group = _EngineGroup(self.engines)
         self.last_input_at: dict[int, float] = {}
+        self.forced_agents: dict[int, list[str]] = {}
+        self.write_tags: dict[int, list] = {}
+        self.deleted: dict[int, list[bytes]] = {}
         self.next_offsets: dict = {}
         self.lock = asyncio.Lock()
         self.ready = False
@@ -179,21 +230,28 @@ class WorkerRuntime:
         if engine is not None:
             return engine
         prefix = f"{partition}/".encode()
-        entries = {
-            key[len(prefix) :].decode("utf-8"): value
-            for key, value in list(self.table.data.items())
-            if key.startswith(prefix) and value is not None
-        }
+        entries = {}
+        for key, value in list(self.table.data.items()):
+            if key.startswith(prefix) and value is not None:
+                body = value[value.index(b"|") + 1 :]
+                if body:
+                    entries[key[len(prefix) :].decode("utf-8")] = body
         engine = restore_engine(self.config, entries)
         self.engines[partition] = engine
-        self.stores[partition] = EngineStore(engine, entries)
+        aborted = {key[len(prefix) :].decode("utf-8") for key in self.table.take_aborted(partition)}
+        # Writing the aborted keys again makes their committed value the newest record, before
+        # compaction can drop it in favour of the aborted one.
+        self.stores[partition] = EngineStore(engine, {key: value for key, value in entries.items() if key not in aborted})
+        self.forced_agents[partition] = [key[len(AGENT) :] for key in aborted if key.startswith(AGENT)]
+        self.write_tags[partition] = [uuid.uuid4().hex[:12], 0]
         self.last_input_at[partition] = time.monotonic()
         log.info(
-            "partition %d: restored %d agents and %d open breaks from the changelog (%d entries)",
+            "partition %d: restored %d agents and %d open breaks from the changelog (%d entries, %d from an unfinished write dropped)",
             partition,
             len(engine.agents),
             len(engine.policy.breaks),
             len(entries),
+            len(aborted),
         )
         return engine
 
@@ -206,6 +264,9 @@ class WorkerRuntime:
                     self.group.retire(engine)
                 self.stores.pop(partition, None)
                 self.last_input_at.pop(partition, None)
+                self.forced_agents.pop(partition, None)
+                self.write_tags.pop(partition, None)
+                self.deleted.pop(partition, None)
             self.ready = False
 
     async def on_assigned(self, assigned) -> None:
@@ -216,6 +277,10 @@ class WorkerRuntime:
             stale = [key for key in list(self.table.data.keys()) if self.table.partition_for_key(key) not in kept]
             for key in stale:
                 self.table.data.pop(key, None)
+            for partition in list(self.table.pending):
+                if partition not in kept:
+                    self.table.pending.pop(partition, None)
+                    self.table.aborted.pop(partition, None)
             self.next_offsets = {tp: offset for tp, offset in self.next_offsets.items() if tp in assigned}
             log.info("assigned input partitions %s", sorted(kept) or "none")
 
@@ -238,8 +303,14 @@ class WorkerRuntime:
                     continue
                 partition = message.partition
                 engine = self.engines.get(partition) or self.engine_for(partition)
-                touched.add(partition)
                 base = self._base_of[message.topic]
+                self.next_offsets[message.tp] = message.offset + 1
+                if message.offset < engine.input_offsets.get(base, 0):
+                    # Already in the restored state: the crash came after its write and before
+                    # the offset commit.
+                    continue
+                engine.input_offsets[base] = message.offset + 1
+                touched.add(partition)
                 value = message.value
                 origin = Origin(message.topic, partition, message.offset, message.key, value)
                 decoded, invalid = decode(base, value)
@@ -250,7 +321,6 @@ class WorkerRuntime:
                     engine.submit(item, origin)
                 if decoded:
                     newest_ts = decoded[-1].ts
-                self.next_offsets[message.tp] = message.offset + 1
 
             now = time.monotonic()
             for partition in touched:
@@ -328,6 +398,8 @@ class WorkerRuntime:
                 dead_count += 1
                 record = dead_letter_record(dead_letter, time.time())
                 key = dead_letter.origin.key if dead_letter.origin is not None else None
+                if isinstance(key, str):
+                    key = key.encode("utf-8")
                 pending.append(await producer.send(topics[DEAD_LETTERS], key, dumps(record).encode("utf-8"), None, None, None))
             for snapshot in snapshots.get(partition, ()):
                 agents.append(snapshot["agent_id"])
@@ -341,16 +413,40 @@ class WorkerRuntime:
         # crash right after the write would lose them for good.
         if pending:
             await asyncio.gather(*pending)
-        table = self.table
         for partition, agents in changed_agents.items():
-            prefix = f"{partition}/"
-            for key, value in self.stores[partition].changes(also_agents=agents).items():
-                table_key = (prefix + key).encode("utf-8")
-                if value is None:
-                    if table_key in table:
-                        del table[table_key]
-                else:
-                    table[table_key] = value
+            self._write_state(partition, agents)
+
+    def _write_state(self, partition: int, agents: list[str]) -> None:
+        """Write the entries of engine ``partition`` that changed, ending with its clock (the commit)."""
+        table = self.table
+        prefix = f"{partition}/"
+        forced = self.forced_agents.pop(partition, None)
+        if forced:
+            agents = agents + forced
+        changes = self.stores[partition].changes(also_agents=agents)
+        # Deletions committed by the previous write can now become real tombstones.
+        for table_key in self.deleted.pop(partition, ()):
+            if table.data.get(table_key, b"").endswith(b"|"):
+                del table[table_key]
+        if not changes:
+            return
+
+        write_tag = self.write_tags[partition]
+        write_tag[1] += 1
+        tag = f"{write_tag[0]}:{write_tag[1]}|".encode()
+        deleted = []
+        for key, value in changes.items():
+            if key == CLOCK:
+                continue
+            table_key = (prefix + key).encode("utf-8")
+            if value is None:
+                deleted.append(table_key)
+                table[table_key] = tag
+            else:
+                table[table_key] = tag + value
+        clock = changes.get(CLOCK) or self.stores[partition].written(CLOCK)
+        table[(prefix + CLOCK).encode()] = tag + clock
+        self.deleted[partition] = deleted
 
 
 def create_app(
@@ -363,6 +459,7 @@ def create_app(
     data_dir: str | None = None,
     idle_flush_s: float | None = None,
     commit_interval_s: float = 2.8,
+    session_timeout_s: float = 10.0,
     batch_max: int = 1000,
     batch_within_s: float = 0.05,
 ) -> tuple[faust.App, WorkerRuntime]:
@@ -380,6 +477,9 @@ def create_app(
         "topic_disable_leader": True,
         "table_standby_replicas": 0,
         "broker_commit_interval": commit_interval_s,
+        # A worker that dies without leaving the group holds its partitions until this runs out.
+        "broker_session_timeout": session_timeout_s,
+        "broker_heartbeat_interval": max(0.5, session_timeout_s / 5),
         "stream_wait_empty": False,
         "web_enabled": http_port > 0,
         "web_port": http_port if http_port > 0 else 6066,

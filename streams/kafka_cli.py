@@ -91,6 +91,13 @@ def add_worker_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--commit-interval-s", type=float, default=2.8, metavar="S", help="seconds between offset commits (default 2.8)"
     )
+    parser.add_argument(
+        "--session-timeout-s",
+        type=float,
+        default=10.0,
+        metavar="S",
+        help="seconds after which the group gives a silent (crashed) worker's partitions to others (default 10)",
+    )
     parser.add_argument("--batch-max", type=int, default=1000, help="messages taken per batch at most (default 1000)")
 
 
@@ -121,7 +128,7 @@ def run_worker(args: argparse.Namespace, config: Config) -> int:
             file=sys.stderr,
         )
         return 2
-    for name in ("idle_flush_s", "commit_interval_s"):
+    for name in ("idle_flush_s", "commit_interval_s", "session_timeout_s"):
         value = getattr(args, name)
         if value is not None and not value > 0:
             print(f"agentload worker: --{name.replace('_', '-')} {value:g} is invalid; use a positive number of seconds", file=sys.stderr)
@@ -136,6 +143,7 @@ def run_worker(args: argparse.Namespace, config: Config) -> int:
         data_dir=args.data_dir,
         idle_flush_s=args.idle_flush_s,
         commit_interval_s=args.commit_interval_s,
+        session_timeout_s=args.session_timeout_s,
         batch_max=args.batch_max,
     )
     worker = Worker(app, loglevel=args.log_level.lower(), quiet=True)

@@ -142,7 +142,7 @@ class TrackedEngine(Engine):
     """An engine that notes which agents changed and counts its dedupe ids, so it can be stored per batch.
 
     ``touched_agents`` collects the agents that events or timers changed since the runtime last
-    cleared it; ``seen_appended`` counts every dedupe id ever added, so that the stored chunks keep
+    cleared it. ``seen_appended`` counts every dedupe id ever added, so that the stored chunks keep
     the ids in arrival order across restarts.
     """
 
@@ -150,6 +150,9 @@ class TrackedEngine(Engine):
         super().__init__(config)
         self.touched_agents: set[str] = set()
         self.seen_appended = 0
+        # Input topic -> offset of the next message not yet in this state, for a runtime that
+        # reads a partitioned log: a message below it was applied before a restart.
+        self.input_offsets: dict[str, int] = {}
 
     def submit(self, event: Event, origin: Origin | None = None) -> None:
         if event.event_id not in self._seen:
@@ -184,6 +187,10 @@ class EngineStore:
         self.engine = engine
         self._written: dict[str, bytes] = dict(written or {})
 
+    def written(self, key: str) -> bytes:
+        """Return the last value written for ``key``."""
+        return self._written[key]
+
     def changes(self, also_agents=()) -> dict[str, bytes | None]:
         engine = self.engine
         agent_ids = engine.touched_agents
@@ -216,6 +223,7 @@ class EngineStore:
                     "timer_seq": engine._timer_seq,
                     "seen_appended": engine.seen_appended,
                     "seen_forgotten": forgotten,
+                    "input_offsets": engine.input_offsets,
                 }
             ),
             BUFFER: _dumps(
@@ -281,6 +289,7 @@ def restore_engine(config: Config, entries: dict[str, bytes]) -> TrackedEngine:
                 engine._timer_seq = document["timer_seq"]
                 engine.seen_appended = document["seen_appended"]
                 forgotten = document["seen_forgotten"]
+                engine.input_offsets = dict(document["input_offsets"])
             elif key == BUFFER:
                 engine._buffer = [
                     (ts, rank, event_id, _VALIDATORS.get(event_type, validate_call_event)(fields), _origin_from_list(origin))

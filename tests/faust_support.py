@@ -71,6 +71,8 @@ class WorkerProcess:
                 "2",
                 "--commit-interval-s",
                 "0.2",
+                "--session-timeout-s",
+                "4",
                 *extra,
             ],
             env=agentload_env(),
@@ -109,7 +111,8 @@ class WorkerProcess:
         return self.process.returncode
 
     def log(self) -> str:
-        self._log.flush()
+        if not self._log.closed:
+            self._log.flush()
         return self.log_path.read_text(errors="replace")
 
 
@@ -155,5 +158,23 @@ def consumer_lag(broker: str, group: str, topics: list[str]) -> int:
         partitions = [TopicPartition(topic, p) for topic in topics for p in consumer.partitions_for_topic(topic) or ()]
         ends = consumer.end_offsets(partitions)
         return sum(ends[tp] - (consumer.committed(tp) or 0) for tp in partitions)
+    finally:
+        consumer.close()
+
+
+def wait_for_records(broker: str, topic: str, count: int, timeout_s: float = 60.0) -> None:
+    """Return as soon as ``topic`` holds ``count`` records, polling one open consumer."""
+    from kafka import KafkaConsumer, TopicPartition
+
+    consumer = KafkaConsumer(bootstrap_servers=broker, group_id=None, enable_auto_commit=False, auto_offset_reset="earliest")
+    try:
+        partitions = consumer.partitions_for_topic(topic)
+        consumer.assign([TopicPartition(topic, partition) for partition in sorted(partitions)])
+        seen = 0
+        deadline = time.monotonic() + timeout_s
+        while seen < count:
+            if time.monotonic() >= deadline:
+                raise TimeoutError(f"{topic} has {seen} records after {timeout_s:g} s, expected {count}")
+            seen += sum(len(records) for records in consumer.poll(timeout_ms=20).values())
     finally:
         consumer.close()
