@@ -178,3 +178,22 @@ def wait_for_records(broker: str, topic: str, count: int, timeout_s: float = 60.
             seen += sum(len(records) for records in consumer.poll(timeout_ms=20).values())
     finally:
         consumer.close()
+
+
+def wait_until_settled(broker: str, prefix: str, timeout_s: float = 120.0, quiet_s: float = 8.0) -> list[dict]:
+    """Wait until the group has committed all input and recovery-breaks got nothing new for ``quiet_s``."""
+    group = f"{prefix}.agentload-worker"
+    inputs = [f"{prefix}.{topic}" for topic in ("call-events", "break-actions", "audio-features")]
+    deadline = time.monotonic() + timeout_s
+    count = -1
+    quiet_since = time.monotonic()
+    while True:
+        events = read_json(broker, f"{prefix}.recovery-breaks", idle_s=0.5)
+        if len(events) != count or consumer_lag(broker, group, inputs) > 0:
+            count = len(events)
+            quiet_since = time.monotonic()
+        elif time.monotonic() - quiet_since >= quiet_s:
+            return events
+        if time.monotonic() >= deadline:
+            raise TimeoutError(f"{prefix}: the workers did not settle within {timeout_s:g} s ({count} transitions so far)")
+        time.sleep(1.0)
