@@ -111,17 +111,18 @@ def team_from_dict(document: dict) -> TeamState:
 
 
 def _origin_to_list(origin: Origin | None) -> list | None:
+    # The message value is left out: a packed message would be stored once per buffered event.
+    # A dead letter of a restored event carries the event's own JSON instead.
     if origin is None:
         return None
     key = origin.key.decode("utf-8", "replace") if isinstance(origin.key, (bytes, bytearray)) else origin.key
-    value = origin.value.decode("utf-8", "replace") if isinstance(origin.value, (bytes, bytearray)) else origin.value
-    return [origin.topic, origin.partition, origin.offset, key, value]
+    return [origin.topic, origin.partition, origin.offset, key]
 
 
-def _origin_from_list(item: list | None) -> Origin | None:
+def _origin_from_list(item: list | None, fields: dict) -> Origin | None:
     if item is None:
         return None
-    return Origin(item[0], item[1], item[2], item[3], item[4])
+    return Origin(item[0], item[1], item[2], item[3], _dumps(fields).decode("utf-8"))
 
 
 def state_entries(engine: Engine, agent_ids=None) -> dict[str, bytes]:
@@ -292,7 +293,7 @@ def restore_engine(config: Config, entries: dict[str, bytes]) -> TrackedEngine:
                 engine.input_offsets = dict(document["input_offsets"])
             elif key == BUFFER:
                 engine._buffer = [
-                    (ts, rank, event_id, _VALIDATORS.get(event_type, validate_call_event)(fields), _origin_from_list(origin))
+                    (ts, rank, event_id, _VALIDATORS.get(event_type, validate_call_event)(fields), _origin_from_list(origin, fields))
                     for ts, rank, event_id, event_type, fields, origin in document
                 ]
             elif key == TIMERS:
