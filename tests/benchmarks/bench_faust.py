@@ -131,11 +131,11 @@ _BASELINE = r'''
 import asyncio, json, sys, time
 import faust
 
-broker, topic, total, mode, app_id, out = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4], sys.argv[5], sys.argv[6]
+broker, topic, total, mode, app_id, out, partitions = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4], sys.argv[5], sys.argv[6], int(sys.argv[7])
 app = faust.App(app_id, broker=f"kafka://{broker}", store="memory://", web_enabled=False, topic_disable_leader=True,
                 table_standby_replicas=0, autodiscover=False, consumer_auto_offset_reset="earliest")
 source = app.topic(topic, key_serializer="raw", value_serializer="raw")
-table = app.Table("per-agent", default=dict) if mode == "table" else None
+table = app.Table("per-agent", default=dict, partitions=partitions) if mode == "table" else None
 state = {"count": 0, "first": None}
 
 @app.agent(source, concurrency=1)
@@ -163,7 +163,7 @@ def faust_baseline_rate(broker: str, topic: str, total: int, mode: str, partitio
     script.write_text(_BASELINE)
     app_id = f"bench-{mode}-{uuid.uuid4().hex[:8]}"
     process = subprocess.Popen(
-        [sys.executable, str(script), broker, topic, str(total), mode, app_id, str(out)],
+        [sys.executable, str(script), broker, topic, str(total), mode, app_id, str(out), str(partitions)],
         cwd=tempfile.mkdtemp(),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
