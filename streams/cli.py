@@ -12,8 +12,8 @@ from streams.config import ConfigError, load_config
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from streams import embedded, replay
     from features import command as features
+    from streams import embedded, kafka_cli, replay
     from streams.adapters import command as ingest
 
     parser = argparse.ArgumentParser(
@@ -59,6 +59,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_agent_token_arguments(token_parser)
     token_parser.set_defaults(handler=lambda args, config: _agent_token(args))
+
+    for name, help_text, add_arguments, handler in (
+        ("worker", "run a Faust worker: the engine over the Kafka input topics", kafka_cli.add_worker_arguments, kafka_cli.run_worker),
+        ("topics", "create agentload's six Kafka topics", kafka_cli.add_topics_arguments, kafka_cli.run_topics),
+        ("produce", "send a recorded file or the floor simulator's events to the Kafka input topics", kafka_cli.add_produce_arguments, kafka_cli.run_produce),
+        ("tail", "print the messages of one agentload topic from its beginning", kafka_cli.add_tail_arguments, kafka_cli.run_tail),
+    ):
+        command_parser = commands.add_parser(name, help=help_text)
+        add_arguments(command_parser)
+        command_parser.set_defaults(handler=handler)
     return parser
 
 
