@@ -34,6 +34,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--agent-id", required=True, help="agent_id of the messages")
     parser.add_argument("--call-id", required=True, help="call_id of the messages")
     parser.add_argument(
+        "--team-id",
+        help="team_id of the messages; give it when publishing, so the messages reach the partition of the "
+        "agent's call events",
+    )
+    parser.add_argument(
+        "--to",
+        metavar="BROKER",
+        help="publish to the audio-features topic of this Kafka broker (host:port) instead of writing JSON Lines",
+    )
+    parser.add_argument("--topic-prefix", default="", help="prefix of the Kafka topic names, as for agentload worker")
+    parser.add_argument(
         "--channel",
         action="append",
         choices=("customer", "agent"),
@@ -80,7 +91,16 @@ def run(args: argparse.Namespace, stdout: TextIO | None = None, stderr: TextIO |
             start_ts=args.start_ts,
             privacy_mode=args.privacy_mode or "default",
         )
-        write_json_lines(messages, stdout)
+        team_id = getattr(args, "team_id", None)
+        if team_id:
+            messages = ({**message, "team_id": team_id} for message in messages)
+        if getattr(args, "to", None):
+            from streams.kafka_cli import publish
+
+            sent_events, sent_messages = publish(args.to, args.topic_prefix, messages)
+            print(f"agentload features: published {sent_events} windows in {sent_messages} messages", file=stderr)
+        else:
+            write_json_lines(messages, stdout)
     except (AudioInputError, InvalidEventError, OSError) as exc:
         print(f"agentload features: {exc}", file=stderr)
         return 2

@@ -31,7 +31,7 @@ from alerts.webhook import WebhookConfigError, add_webhook_arguments, attach_web
 from streams.codec import break_cloudevent, dead_letter_record, dumps
 from streams.config import Config
 from streams.engine import Engine, Origin
-from streams.events import CALL_EVENTS, BREAK_ACTIONS, InvalidEventError, parse_ts, validate_any
+from streams.events import InvalidEventError, parse_ts, topic_of_document, validate_any
 from streams.metrics import Metrics
 from streams.simulator import FloorSimulator, SimulatorSettings
 from streams.web import DEFAULT_HTTP_HOST, DEFAULT_HTTP_PORT, create_app, start_server
@@ -114,7 +114,7 @@ class EmbeddedRuntime:
         documents = self.simulator.events_until(now)
         for document in documents:
             document.pop("_t", None)
-            topic = BREAK_ACTIONS if "action" in document else CALL_EVENTS
+            topic = topic_of_document(document)
             # The value is serialized only if the event ends up as a dead letter (see _deliver).
             origin = Origin(topic, None, None, document["agent_id"], document)
             try:

@@ -344,14 +344,19 @@ def validate_audio_features(document: object) -> Event:
     return Event(event_id, "audio_features", agent_id, ts, team_id, call_id, document)
 
 
-def validate_any(document: object) -> Event:
-    """Validate one object of a mixed stream by the contract its fields belong to."""
+def topic_of_document(document: object) -> str:
+    """Return the input topic of one object of a mixed stream, by the contract its fields belong to."""
     if isinstance(document, dict) and document.get("type") not in _ENUM_FIELDS:
         if "action" in document:
-            return validate_break_action(document)
+            return BREAK_ACTIONS
         if "channel" in document:
-            return validate_audio_features(document)
-    return validate_call_event(document)
+            return AUDIO_FEATURES
+    return CALL_EVENTS
+
+
+def validate_any(document: object) -> Event:
+    """Validate one object of a mixed stream by the contract its fields belong to."""
+    return _VALIDATORS[topic_of_document(document)](document)
 
 
 def topic_of_type(event_type: str) -> str:

@@ -22,7 +22,7 @@ from collections.abc import Iterable, Iterator
 from streams import anonymous_bank
 from streams.codec import dumps
 from streams.config import Config
-from streams.events import AUDIO_FEATURES, BREAK_ACTIONS, CALL_EVENTS, InvalidEventError, parse_ts
+from streams.events import CALL_EVENTS, InvalidEventError, parse_ts, topic_of_document
 from streams.faust_app import AGENT_LOAD, ALL_TOPICS, INPUT_TOPICS, topic_name
 
 log = logging.getLogger("agentload.kafka")
@@ -283,14 +283,6 @@ def _simulator_events(args: argparse.Namespace) -> Iterator[dict]:
             yield event
 
 
-def _topic_base(document: dict) -> str:
-    if "action" in document:
-        return BREAK_ACTIONS
-    if "channel" in document:
-        return AUDIO_FEATURES
-    return CALL_EVENTS
-
-
 def run_produce(args: argparse.Namespace, config: Config) -> int:
     from kafka import KafkaProducer
 
@@ -333,6 +325,28 @@ def run_produce(args: argparse.Namespace, config: Config) -> int:
     return 0
 
 
+def publish(broker: str, topic_prefix: str, documents, default_team: str = "default") -> tuple[int, int]:
+    """Send input documents to their topics, packed per partition, as ``agentload produce`` does.
+
+    Returns (events, messages) sent. Raises OSError when the topics do not exist.
+    """
+    from kafka import KafkaProducer
+
+    names = {base: topic_name(topic_prefix, base) for base in INPUT_TOPICS}
+    counts = _partition_counts(broker, names.values())
+    missing = [topic for topic, count in counts.items() if count == 0]
+    if missing:
+        raise OSError(f"topics {', '.join(missing)} do not exist on {broker}; create them with `agentload topics`")
+    producer = KafkaProducer(bootstrap_servers=broker, client_id="agentload-publish", acks="all", linger_ms=5)
+    settings = argparse.Namespace(rate=0.0, pack=True, pack_size=200)
+    try:
+        sent = _produce(producer, documents, names, counts, default_team, settings)
+        producer.flush()
+    finally:
+        producer.close()
+    return sent
+
+
 def _produce(producer, source, names: dict[str, str], counts: dict[str, int], default_team: str, args) -> tuple[int, int]:
     packs: dict[tuple[str, int], list[bytes]] = {}
     pack_bytes: dict[tuple[str, int], int] = {}
@@ -355,7 +369,7 @@ def _produce(producer, source, names: dict[str, str], counts: dict[str, int], de
             producer.send(topic, value=document.encode("utf-8"), partition=0)
             sent_messages += 1
             continue
-        topic = names[_topic_base(document)]
+        topic = names[topic_of_document(document)]
         team = document.get("team_id") if isinstance(document.get("team_id"), str) else default_team
         partition = team_partition(team, counts[topic])
         value = dumps(document).encode("utf-8")

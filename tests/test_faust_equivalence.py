@@ -31,7 +31,7 @@ def test_anonymous_bank_same_as_replay(kafka_bootstrap, kafka_topic_prefix, shar
     finally:
         assert worker.stop() == 0
 
-    assert len(expected) == 236
+    assert len(expected) == 240
     assert by_id(events) == expected
     assert len(events) == len(expected)
     assert status == 200
