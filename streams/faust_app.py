@@ -449,6 +449,66 @@ class WorkerRuntime:
         self.deleted[partition] = deleted
 
 
+def _add_raw_bridge(
+    app: faust.App,
+    raw_topics: dict[str, str],
+    topic_prefix: str | None,
+    config: Config,
+    partitions: int,
+    runtime: WorkerRuntime,
+    batch_max: int,
+    batch_within_s: float,
+) -> None:
+    """Add the agent that converts raw platform topics into ``call-events``."""
+    from streams.kafka_cli import team_partition
+    from streams.raw_bridge import RawBridge
+
+    bridge = RawBridge(raw_topics, config.runtime.lateness_s)
+    source = app.topic(*raw_topics, key_serializer="raw", value_serializer="raw")
+    call_events = topic_name(topic_prefix, CALL_EVENTS)
+    dead_letters = topic_name(topic_prefix, DEAD_LETTERS)
+    default_team = config.runtime.default_team
+    idle_flush_s = runtime.idle_flush_s
+    last_input_at = [time.monotonic()]
+
+    async def forward(events: list[dict], dead: list[dict]) -> None:
+        packs: dict[int, list[bytes]] = {}
+        for event in events:
+            team_id = event.get("team_id") or default_team
+            packs.setdefault(team_partition(team_id, partitions), []).append(dumps(event).encode("utf-8"))
+        pending = []
+        for partition, items in packs.items():
+            pending.append(await app.producer.send(call_events, None, b"[" + b",".join(items) + b"]", partition, None, None))
+        for record in dead:
+            pending.append(await app.producer.send(dead_letters, None, dumps(record).encode("utf-8"), None, None, None))
+        if dead:
+            log.warning("%d raw platform messages sent to dead letters", len(dead))
+        if pending:
+            await asyncio.gather(*pending)
+
+    @app.agent(source, concurrency=1, name="raw-platform")
+    async def raw_agent(stream):
+        async for events in stream.take_events(batch_max, within=batch_within_s):
+            converted: list[dict] = []
+            dead: list[dict] = []
+            for event in events:
+                message = event.message
+                canonical, failed = bridge.convert(message.topic, message.partition, message.offset, message.key, message.value)
+                converted.extend(canonical)
+                dead.extend(failed)
+            last_input_at[0] = time.monotonic()
+            await forward(converted, dead)
+
+    @app.timer(interval=config.runtime.tick_interval_s, name="raw-platform-flush")
+    async def flush_idle_adapters():
+        # An adapter holds each agent's events for the lateness bound; on a quiet stream they
+        # would wait for the next document, so they are let out after idle_flush_s.
+        if time.monotonic() - last_input_at[0] >= idle_flush_s:
+            events = bridge.flush()
+            if events:
+                await forward(events, [])
+
+
 def create_app(
     broker: str,
     topic_prefix: str | None,
@@ -462,12 +522,15 @@ def create_app(
     session_timeout_s: float = 10.0,
     batch_max: int = 1000,
     batch_within_s: float = 0.05,
+    raw_topics: dict[str, str] | None = None,
 ) -> tuple[faust.App, WorkerRuntime]:
     """Build the Faust app of ``agentload worker`` and the runtime behind it.
 
     ``broker`` is ``host:port[,host:port]``; ``partitions`` is the partition count of the input
     topics, which the state table's changelog gets too. ``http_port`` 0 turns the web server
     (``/metrics``, ``/healthz``, ``/readyz``) off. ``idle_flush_s`` defaults to the lateness bound.
+    ``raw_topics`` maps raw platform topics to their platform, whose adapter converts them (see
+    :mod:`streams.raw_bridge`).
     """
     settings = {
         "broker": [f"kafka://{server.strip()}" for server in broker.split(",") if server.strip()],
@@ -525,6 +588,9 @@ def create_app(
     @app.timer(interval=config.runtime.tick_interval_s, name="tick")
     async def tick():
         await runtime.tick()
+
+    if raw_topics:
+        _add_raw_bridge(app, raw_topics, topic_prefix, config, partitions, runtime, batch_max, batch_within_s)
 
     @app.on_partitions_revoked.connect
     async def on_revoked(sender, revoked, **kwargs):

@@ -99,6 +99,14 @@ def add_worker_arguments(parser: argparse.ArgumentParser) -> None:
         help="seconds after which the group gives a silent (crashed) worker's partitions to others (default 10)",
     )
     parser.add_argument("--batch-max", type=int, default=1000, help="messages taken per batch at most (default 1000)")
+    parser.add_argument(
+        "--raw-topic",
+        action="append",
+        default=[],
+        metavar="PLATFORM=TOPIC",
+        help="also read native events of PLATFORM (amazon-connect, twilio, genesys) from TOPIC, convert them "
+        "as agentload ingest does, and send them to call-events (repeatable)",
+    )
 
 
 def run_worker(args: argparse.Namespace, config: Config) -> int:
@@ -106,6 +114,13 @@ def run_worker(args: argparse.Namespace, config: Config) -> int:
 
     from streams.faust_app import create_app
 
+    from streams.raw_bridge import parse_raw_topics
+
+    try:
+        raw_topics = parse_raw_topics(args.raw_topic)
+    except ValueError as exc:
+        print(f"agentload worker: {exc}", file=sys.stderr)
+        return 2
     broker = args.broker or default_broker()
     inputs = [topic_name(args.topic_prefix, base) for base in INPUT_TOPICS]
     try:
@@ -145,6 +160,7 @@ def run_worker(args: argparse.Namespace, config: Config) -> int:
         commit_interval_s=args.commit_interval_s,
         session_timeout_s=args.session_timeout_s,
         batch_max=args.batch_max,
+        raw_topics=raw_topics,
     )
     worker = Worker(app, loglevel=args.log_level.lower(), quiet=True)
     try:
