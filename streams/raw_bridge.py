@@ -1,11 +1,11 @@
 """Platform adapters inside the Faust worker: a raw platform topic in, canonical call events out.
 
 A center whose Amazon Connect, Twilio or Genesys events already flow into a Kafka topic names that
-topic with ``agentload worker --raw-topic PLATFORM=TOPIC``. A Faust agent then reads it, converts
-each document with the same adapter as ``agentload ingest``, and sends the canonical events to
-``call-events``, keyed by agent and packed per partition by team as ``agentload produce`` sends
-them, so the engine agent consumes them like any other input. What an adapter cannot map goes to
-``dead-letters`` with the raw message's topic, partition and offset.
+topic with ``agentload worker --raw-topic PLATFORM=TOPIC``. A Faust agent then reads it and converts
+each document with the same adapter as ``agentload ingest``. It sends the canonical events to
+``call-events`` packed per partition by team, as ``agentload produce`` sends them, so the engine
+agent consumes them like any other input. What an adapter cannot map goes to ``dead-letters`` with
+the raw message's topic, partition and offset.
 """
 
 from __future__ import annotations
@@ -46,8 +46,8 @@ class RawBridge:
     """Converts raw platform messages to canonical call events, one adapter per platform.
 
     ``convert(message)`` returns the canonical events and the dead-letter records of one Kafka
-    message. Adapter state (each agent's last snapshot) lives in memory: after a restart an
-    adapter starts from the next snapshot it sees, as it does for an agent it meets first.
+    message. Adapter state (each agent's last snapshot) lives in memory. After a restart an adapter
+    starts from the next snapshot it reads, as it does for an agent it meets first.
     """
 
     def __init__(self, platforms: dict[str, str], lateness_s: float):
@@ -71,7 +71,7 @@ class RawBridge:
         return events, dead
 
     def flush(self) -> list[dict]:
-        """Return the events every adapter still holds in its ordering buffer."""
+        """Return the events still waiting in every adapter's ordering buffer."""
         events = []
         for adapter in self.adapters.values():
             flushed, _ = adapter.flush()
