@@ -32,9 +32,9 @@ test: $(STAMP)
 	chromium=$$(deploy/browser/ensure-chromium) && \
 		CHROMIUM=$$chromium deploy/kafka/with-broker $(BIN)/python -m pytest $(PYTEST_ARGS)
 
-# BENCH=bench_engine limits the run to one benchmark; see tests/benchmarks/.
+# Every benchmark, the Faust one against a local broker; BENCH=bench_engine runs one of them.
 bench: $(STAMP)
-	$(BIN)/python -m tests.benchmarks $(BENCH)
+	deploy/kafka/with-broker $(BIN)/python -m tests.benchmarks $(BENCH)
 
 kafka-up: $(STAMP)
 	$(BROKER) start
