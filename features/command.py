@@ -95,7 +95,11 @@ def run(args: argparse.Namespace, stdout: TextIO | None = None, stderr: TextIO |
         if team_id:
             messages = ({**message, "team_id": team_id} for message in messages)
         if getattr(args, "to", None):
+            from features.audio import warm_up
             from streams.kafka_cli import publish
+
+            # A publisher feeds a live pipeline: pay numba's compile time before the first window.
+            warm_up()
 
             sent_events, sent_messages = publish(args.to, args.topic_prefix, messages)
             print(f"agentload features: published {sent_events} windows in {sent_messages} messages", file=stderr)
