@@ -32,7 +32,11 @@ def test_json_lines_with_bad_line_keeps_converting(tmp_path, capsys):
     assert len(letters) == 1
     assert letters[0]["value"] == "{not json"
     assert letters[0]["error"].startswith("line 2 is not valid JSON (")
-    assert sorted(letters[0]) == ["error", "received_at", "source", "value"]
+    assert sorted(letters[0]) == [
+        "error", "key", "offset", "partition", "platform", "reason", "received_at", "source_topic", "value", "value_encoding",
+    ]
+    assert letters[0]["reason"] == "invalid_json"
+    assert letters[0]["platform"] == "genesys"
 
 
 def test_json_array_from_stdin(monkeypatch, capsys):

@@ -2,7 +2,8 @@
 
 The input is one JSON document, a JSON array of documents, or JSON Lines, read from a file or
 stdin. Canonical events go to stdout as JSON Lines; dead letters go to stderr or to
-``--dead-letters`` as JSON Lines with ``error``, the original ``value`` and ``received_at``.
+``--dead-letters`` as JSON Lines in the dead-letters contract: the input as ``source_topic``, the
+document's position as ``offset``, the original ``value``, the ``error`` and ``received_at``.
 """
 
 from __future__ import annotations
@@ -11,11 +12,14 @@ import argparse
 import json
 import logging
 import sys
+import time
 from collections.abc import Iterator
 from typing import IO
 
 from streams.adapters.amazon_connect import AmazonConnectAdapter
-from streams.adapters.base import DEFAULT_LATENESS_S, Adapter, parse_flag_rule, received_at
+from streams.adapters.base import DEFAULT_LATENESS_S, Adapter, parse_flag_rule
+from streams.codec import dead_letter_record, dumps
+from streams.engine import DeadLetter, Origin
 from streams.adapters.genesys import GenesysCloudAdapter
 from streams.adapters.twilio import TwilioTaskRouterAdapter
 
@@ -138,9 +142,14 @@ def run(args: argparse.Namespace) -> int:
     def write(events: list[dict], dead: list[tuple[str, object]]) -> None:
         for event in events:
             sys.stdout.write(json.dumps(event, separators=(",", ":")) + "\n")
+        source_name = "stdin" if args.input == "-" else args.input
         for error, value in dead:
-            letter = {"error": error, "value": value, "received_at": received_at(), "source": args.platform}
-            dead_sink.write(json.dumps(letter, separators=(",", ":")) + "\n")
+            text = value if isinstance(value, (str, bytes)) else dumps(value)
+            reason = "invalid_json" if isinstance(value, (str, bytes)) else "invalid_event"
+            origin = Origin(source_name, None, counts["documents"], None, text)
+            letter = dead_letter_record(DeadLetter(error, reason, origin), time.time())
+            letter["platform"] = args.platform
+            dead_sink.write(dumps(letter) + "\n")
         counts["events"] += len(events)
         counts["dead_letters"] += len(dead)
 
