@@ -57,7 +57,7 @@ MAX_HANDLE_TIME_S = 12 * 3600.0
 # Event time between two clean-ups of the de-duplication ids and ended-break history.
 _FORGET_EVERY_S = 10.0
 
-# Timer that closes a call whose call_ended never came, keyed by agent_id with the call_id.
+# Timer that closes a call whose call_ended never came, keyed by agent_id.
 _TIMER_CALL_LIMIT = "call_limit"
 
 # Bits of CallState.flags: impulses counted at most once per call.
@@ -272,7 +272,7 @@ class Engine:
         while timers and timers[0][0] <= until:
             deadline, _, kind, key, token = heapq.heappop(timers)
             if kind == _TIMER_CALL_LIMIT:
-                self._close_call_at_limit(key, token, deadline)
+                self._close_call_at_limit(key, deadline)
                 continue
             if kind in AGENT_TIMERS:
                 agent = self.agents.get(key)
@@ -454,7 +454,10 @@ class Engine:
         self.policy.on_call_started(agent, now)
         self._change_state(agent, "on_call", now)
         agent.call = CallState(event.call_id, now)
-        self._schedule(now + MAX_HANDLE_TIME_S, _TIMER_CALL_LIMIT, agent.agent_id, event.call_id)
+        if not agent.call_limit_armed:
+            # One timer per agent, not per call, so pending timers stay bounded by the agents.
+            agent.call_limit_armed = True
+            self._schedule(now + MAX_HANDLE_TIME_S, _TIMER_CALL_LIMIT, agent.agent_id, None)
         agent.calls += 1
         agent.calls_since_break += 1
         if agent.last_call_end is not None and now - agent.last_call_end < agent.params.micro_gap_s:
@@ -492,10 +495,21 @@ class Engine:
         self._end_call(agent, now, event.fields.get("disposition"))
         return None
 
-    def _close_call_at_limit(self, agent_id: str, call_id: str, now: float) -> None:
+    def _close_call_at_limit(self, agent_id: str, now: float) -> None:
         agent = self.agents.get(agent_id)
-        if agent is None or agent.call is None or agent.call.call_id != call_id:
+        if agent is None:
             return
+        agent.call_limit_armed = False
+        call = agent.call
+        if call is None:
+            return
+        deadline = call.started_at + MAX_HANDLE_TIME_S
+        if deadline > now:
+            # A later call is open: watch that one.
+            agent.call_limit_armed = True
+            self._schedule(deadline, _TIMER_CALL_LIMIT, agent_id, None)
+            return
+        call_id = call.call_id
         self._advance(agent, now)
         self.calls_closed_at_limit += 1
         log.warning(

@@ -84,6 +84,7 @@ class AgentState:
         "last_call_end",
         "last_call_id",
         "last_call_flags",
+        "call_limit_armed",
         "call",
         "ht_log_mean",
         "ht_log_dev",
@@ -126,6 +127,8 @@ class AgentState:
         # The call that ended last and its once-per-call impulses, for post-call analytics.
         self.last_call_id: str | None = None
         self.last_call_flags = 0
+        # Whether a timer is pending to close an open call that outlives the handle-time limit.
+        self.call_limit_armed = False
         self.call: CallState | None = None
         self.ht_log_mean = 0.0
         self.ht_log_dev = 0.0
