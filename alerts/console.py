@@ -59,7 +59,7 @@ def format_floor_summary(engine: Engine, now: float) -> str:
         breaks = open_by_team.get(team_id, {})
         open_text = ", ".join(f"{count} {status}" for status, count in sorted(breaks.items())) or "none"
         lines.append(
-            f"  {team_id:<10} {len(agents):>4} agents  green {levels[GREEN]:>3}  amber {levels[AMBER]:>3}  "
+            f"  {team_id:<12} {len(agents):>4} agents  green {levels[GREEN]:>3}  amber {levels[AMBER]:>3}  "
             f"red {levels[RED]:>3}  on call {on_call:>3}  on break {on_break:>3}  "
             f"highest {peak[1]} {peak[0]:.1f}  open breaks: {open_text}"
         )
