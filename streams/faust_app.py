@@ -501,8 +501,8 @@ def _add_raw_bridge(
 
     @app.timer(interval=config.runtime.tick_interval_s, name="raw-platform-flush")
     async def flush_idle_adapters():
-        # An adapter holds each agent's events for the lateness bound; on a quiet stream they
-        # would wait for the next document, so they are let out after idle_flush_s.
+        # An adapter keeps each agent's events for the lateness bound. On a quiet stream they would
+        # wait for the next document, so they are released after idle_flush_s.
         if time.monotonic() - last_input_at[0] >= idle_flush_s:
             events = bridge.flush()
             if events:
