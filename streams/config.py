@@ -330,6 +330,11 @@ def _check_cross(origin: str, sections: dict[str, dict[str, Any]]) -> None:
             f"{levels['amber']:g}, or an agent could never return to green"
         )
     breaks = sections["breaks"]
+    if breaks["team_break_share"] == 0 and breaks["min_concurrent_breaks"] == 0:
+        raise ConfigError(
+            f"{origin}: breaks.team_break_share = 0 with breaks.min_concurrent_breaks = 0 would never offer a break, "
+            "not even one an agent asks for; raise one of them"
+        )
     if breaks["min_break_s"] > breaks["max_break_s"]:
         raise ConfigError(
             f"{origin}: breaks.min_break_s = {breaks['min_break_s']:g} must not exceed "

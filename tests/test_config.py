@@ -202,3 +202,12 @@ def test_command_stops_at_start_on_bad_config(tmp_path, capsys):
     captured = capsys.readouterr()
     assert captured.out == ""
     assert captured.err == f"agentload: {path}: levels.red = 5000 is out of range; use a number in (0, 1000]\n"
+
+
+def test_config_that_never_offers_a_break_is_rejected():
+    with pytest.raises(ConfigError) as raised:
+        load_config(overrides={"breaks": {"team_break_share": 0.0, "min_concurrent_breaks": 0}})
+    assert str(raised.value) == (
+        "overrides: breaks.team_break_share = 0 with breaks.min_concurrent_breaks = 0 would never offer a break, "
+        "not even one an agent asks for; raise one of them"
+    )
