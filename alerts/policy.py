@@ -216,7 +216,7 @@ class BreakPolicy:
         self.teams = teams
         self.breaks: dict[str, Break] = {}
         # Final status of ended breaks, kept for ``history_s`` so that late or repeated actions on
-        # them get a precise answer; oldest first.
+        # them get a precise error. Oldest first.
         self.ended: dict[str, str] = {}
         self._ended_order: deque[tuple[float, str]] = deque()
         self._schedule = schedule
@@ -442,8 +442,8 @@ class BreakPolicy:
             # A recovery break taken is a real recovery, however short its recommended length.
             self._recovered(agent, now)
         if was_running and brk.owns_state and agent.state == "break":
-            # Only a break state this policy set is ended here; one the ACD reported ends when the
-            # ACD says so.
+            # Only a break state this policy set is ended here. A break state the ACD reported ends
+            # when the ACD reports the agent's next state.
             self._change_state(agent, "available", now)
         if previous in OCCUPYING_STATUSES:
             team.occupying -= 1

@@ -4,7 +4,7 @@
 time is event time: each tick moves it on by the wall-clock time elapsed times ``speed``, feeds
 the simulator's events to the engine, and advances the engine so offers expire and snapshots are
 due even on a quiet floor. Break transitions print as they happen, a floor summary every few
-seconds, and offers go back to the simulated agents, who answer them. The HTTP port serves the
+seconds, and offers go back to the simulated agents, who accept or decline them. The HTTP port serves the
 floor view and the agent view (see :mod:`alerts.floor`) beside ``/metrics``.
 """
 
@@ -82,7 +82,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--no-simulated-answers",
         action="store_true",
-        help="simulated agents leave break offers unanswered, so the floor view and agent view answer them",
+        help="simulated agents leave break offers open, so that you accept or decline them in the floor view and agent view",
     )
     add_webhook_arguments(parser)
 

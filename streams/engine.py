@@ -685,8 +685,7 @@ class Engine:
         if fields["channel"] != "customer":
             # No factor is computed from the agent's own voice (see privacy.agent_voice_factors).
             return IGNORED
-        call = agent.call
-        if (call is None or call.call_id != event.call_id) and event.call_id != agent.last_call_id:
+        if self._open_call(agent, event) is None and event.call_id != agent.last_call_id:
             return self._not_open(event)
         params = agent.params
         team_baseline = self._team_audio.get(agent.team_id)

@@ -3,7 +3,7 @@
 Three topics feed the engine: ``call-events``, ``break-actions`` and ``audio-features``. Each
 message is UTF-8 JSON holding one event object, or a JSON array of events that agentload's own
 producers pack together. Decoding never raises: every element either becomes an :class:`Event`
-or an :class:`InvalidInput` whose ``error`` tells a person what was wrong and how to fix it.
+or an :class:`InvalidInput` whose ``error`` states what was wrong and how to fix it.
 Unknown fields are kept in ``Event.fields`` and otherwise ignored.
 """
 
@@ -38,7 +38,7 @@ AUDIO_FEATURE_NAMES = (
     "clipped_ratio",
 )
 
-# Which call-event types need a call_id, and which enumerated fields each one carries:
+# Call-event types that need a call_id, and the enumerated fields of each type as
 # (field, allowed values, required).
 _CALL_ID_REQUIRED = frozenset(
     ("call_started", "call_ended", "hold_started", "hold_ended", "transfer", "sentiment", "interaction_flag")
@@ -83,7 +83,7 @@ _OFFSET_AT_END = re.compile(r"(?:[Zz]|[+-]\d{2}:?\d{2})$")
 
 
 class InvalidEventError(ValueError):
-    """An input event that cannot be used; the message says what to change."""
+    """An input event that cannot be used. The message states what to change."""
 
 
 @dataclass(slots=True)

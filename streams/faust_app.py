@@ -409,7 +409,7 @@ class WorkerRuntime:
         if dead_count:
             log.warning("%d messages or events sent to dead-letters", dead_count)
 
-        # The state written below says these outputs were made; Kafka must have them first, or a
+        # The state written below records these outputs as made. Kafka must have them first, or a
         # crash right after the write would lose them for good.
         if pending:
             await asyncio.gather(*pending)
@@ -540,7 +540,7 @@ def create_app(
         "topic_disable_leader": True,
         "table_standby_replicas": 0,
         "broker_commit_interval": commit_interval_s,
-        # A worker that dies without leaving the group holds its partitions until this runs out.
+        # A worker that dies without leaving the group keeps its partitions until this runs out.
         "broker_session_timeout": session_timeout_s,
         "broker_heartbeat_interval": max(0.5, session_timeout_s / 5),
         "stream_wait_empty": False,

@@ -2,7 +2,7 @@
 
 ``produce`` is agentload's own producer. It keys each message by ``agent_id`` and picks the
 partition from a stable hash of the event's team (CRC-32 of ``team_id``, or of the configured
-default team), so all agents of a team share one partition and one engine, and team gating sees
+default team), so all agents of a team share one partition and one engine, and team gating counts
 the whole team. By default it packs consecutive events bound for one partition into one message,
 a JSON array in event order; packed messages carry no key, because their events belong to several
 agents.
@@ -125,7 +125,7 @@ def run_worker(args: argparse.Namespace, config: Config) -> int:
     inputs = [topic_name(args.topic_prefix, base) for base in INPUT_TOPICS]
     try:
         counts = _partition_counts(broker, inputs)
-    except Exception as exc:  # kafka-python raises several unrelated types when no broker answers
+    except Exception as exc:  # kafka-python raises several unrelated types when no broker responds
         print(f"agentload worker: cannot read topic metadata from {broker} ({exc}); check --broker", file=sys.stderr)
         return 2
     missing = [topic for topic, count in counts.items() if count == 0]
@@ -272,7 +272,7 @@ def _file_events(args: argparse.Namespace) -> Iterator[dict | str]:
             try:
                 document = json.loads(text)
             except ValueError:
-                # Sent as it is: the worker's dead letter tells the person what is wrong with it.
+                # Sent as it is, so that the worker's dead letter states what is wrong with it.
                 yield text
                 continue
             if isinstance(document, list):
@@ -288,8 +288,8 @@ def _simulator_events(args: argparse.Namespace) -> Iterator[dict]:
 
     start_ts = parse_ts(args.start, "--start")
     simulator = FloorSimulator(SimulatorSettings(agents=args.agents, team_size=args.team_size, seed=args.seed), start_ts)
-    # The simulated agents are never told of offers, so they never answer one: the worker's
-    # offers expire. Steps of a minute keep memory flat for long runs.
+    # The simulated agents never receive offers, so they never accept or decline one and the
+    # worker's offers expire. Steps of a minute keep memory flat for long runs.
     t = start_ts
     end = start_ts + args.duration_s
     while t < end:

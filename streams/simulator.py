@@ -6,7 +6,7 @@ of calls is hostile: the customer's sentiment runs strongly negative and some cu
 flagged as abusive or threatening. Agents respond to recovery-break offers (most accept, some decline)
 and take the break for its recommended length.
 
-The same seed and start time give the same events, as long as the simulator is told of the same
+The same seed and start time give the same events, as long as the simulator receives the same
 break offers at the same event times. Nothing here reads a clock: the caller says how far
 simulated time has advanced.
 """
@@ -202,7 +202,7 @@ class FloorSimulator:
             yield ev("agent_state", state="available")
 
     def _call_middle(self, ev, rng: random.Random, call_id: str, hostile: bool, start: float, end: float):
-        """Yield the sentiment, flags and holds of one call between ``start`` and ``end``."""
+        """Yield the sentiment events, flags and hold events of one call between ``start`` and ``end``."""
         settings = self.settings
         moments: list[tuple[float, str, dict]] = []
         t = start + settings.sentiment_every_s

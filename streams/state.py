@@ -1,8 +1,8 @@
 """The rolling load state of one agent.
 
-Load is a reservoir per factor: an impulse of strain adds points to its factor, and every factor
-drains exponentially at a rate set by what the agent is doing (hardly at all on a call, faster
-after a call, fastest on a break). While the agent is on a call, the ``time_since_recovery``
+Load is a reservoir per factor. An impulse of strain adds points to its factor, and every factor
+drains exponentially at a rate set by what the agent is doing: hardly at all on a call, faster
+after a call, fastest on a break. While the agent is on a call, the ``time_since_recovery``
 factor also fills at a constant rate. Because all factors drain at the same rate, the split of
 the load between factors is exact at every instant.
 
