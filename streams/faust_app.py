@@ -8,16 +8,17 @@ built from the table when its partition is assigned and dropped when it is revok
 
 State lives in one table whose keys start with the partition number (``3/agent/AVI``); the table
 sends every entry to the changelog partition named in its key, so the changelog partition is
-always the source partition, also for writes made by the timer. After each batch the worker
-sends the batch's outputs, waits until Kafka has them, and only then writes the entries that
-changed, together with the next input offset of each topic. Faust commits offsets after a batch
-and after flushing the producer, so a committed offset always has its state written; a message
-read again after a crash is below the stored offset and skipped, and a transition sent again
-keeps its id.
+always the source partition, also for writes made by the timer. Messages are applied as they come
+and their outputs sent at once; the state is written on every tick, after Kafka has acknowledged
+every output sent before it, and holds the next input offset of each topic plus the offset of the
+oldest message whose events are still buffered. When a partition is assigned, the worker restores
+its engine, commits those oldest offsets for the consumer group, and so reads again from there
+(see :mod:`streams.snapshot_state`). A message read again is not applied twice, and a transition
+sent again after a crash keeps its id, so consumers that de-duplicate by id see each one once.
 
 Time is event time. A timer every ``tick_interval_s`` advances each engine to its own newest
-event time and writes snapshots; a partition that got no input for ``idle_flush_s`` of wall time
-applies everything it buffered.
+event time, sends snapshots and writes the state; a partition that got no input for
+``idle_flush_s`` of wall time applies everything it buffered.
 """
 
 from __future__ import annotations
@@ -50,6 +51,8 @@ ALL_TOPICS = INPUT_TOPICS + OUTPUT_TOPICS
 
 STATE_TABLE = "engine-state"
 CLOCK_KEY = CLOCK.encode()
+# Wall seconds a restored partition waits for a message it must read again before it gives up.
+REREAD_GIVE_UP_S = 60.0
 
 
 def topic_name(prefix: str | None, base: str) -> str:
@@ -212,6 +215,10 @@ class WorkerRuntime:
         self.forced_agents: dict[int, list[str]] = {}
         self.write_tags: dict[int, list] = {}
         self.deleted: dict[int, list[bytes]] = {}
+        # Partition -> agents with outputs since the last write, stored with the touched ones.
+        self.output_agents: dict[int, set[str]] = {}
+        # Partition -> wall time a message was last read again after a restore.
+        self.reread_progress_at: dict[int, float] = {}
         self.next_offsets: dict = {}
         self.lock = asyncio.Lock()
         self.ready = False
@@ -244,16 +251,50 @@ class WorkerRuntime:
         self.stores[partition] = EngineStore(engine, {key: value for key, value in entries.items() if key not in aborted})
         self.forced_agents[partition] = [key[len(AGENT) :] for key in aborted if key.startswith(AGENT)]
         self.write_tags[partition] = [uuid.uuid4().hex[:12], 0]
-        self.last_input_at[partition] = time.monotonic()
+        self.output_agents[partition] = set()
+        self.last_input_at[partition] = self.reread_progress_at[partition] = time.monotonic()
         log.info(
-            "partition %d: restored %d agents and %d open breaks from the changelog (%d entries, %d from an unfinished write dropped)",
+            "partition %d: restored %d agents and %d open breaks from the changelog (%d entries, %d from an unfinished write dropped); reading again from %s",
             partition,
             len(engine.agents),
             len(engine.policy.breaks),
             len(entries),
             len(aborted),
+            engine.resume_offsets or "the start",
         )
         return engine
+
+    async def on_recovered(self) -> None:
+        """Restore the engines of the assigned partitions and point the group at their stored input.
+
+        Faust calls this once the table is recovered and before it seeks the input to the
+        group's committed offsets, so committing each engine's resume offsets here makes the
+        consumer read again from the oldest message whose events were buffered. Faust's own
+        commits run ahead of the stored state, which is written only on ticks.
+        """
+        async with self.lock:
+            assignment = [tp for tp in self.app.consumer.assignment() if tp.topic in self._base_of]
+            fresh = {tp.partition for tp in assignment} - set(self.engines)
+            offsets: dict = {}
+            for tp in assignment:
+                engine = self.engine_for(tp.partition)
+                base = self._base_of[tp.topic]
+                if tp.partition in fresh:
+                    # A topic the state does not name has nothing of it applied: read it all.
+                    offsets[tp] = engine.resume_offsets.get(base, 0)
+                else:
+                    # An engine kept through the rebalance goes on after its last message; the
+                    # ones fetched for it in the old generation were dropped and come again.
+                    offsets[tp] = engine.input_offsets.get(base, 0)
+            consumer = self.app.consumer
+            if offsets and not await consumer._commit(offsets):
+                log.warning("could not commit the stored input offsets; the group is rebalancing again")
+                return
+            for tp, offset in offsets.items():
+                if offset == 0:
+                    # aiokafka's seek to the committed offset leaves the position alone when that
+                    # offset is 0, and the position is still Faust's last commit: seek here.
+                    await consumer.seek(tp, 0)
 
     async def on_revoked(self, revoked) -> None:
         async with self.lock:
@@ -267,6 +308,8 @@ class WorkerRuntime:
                 self.forced_agents.pop(partition, None)
                 self.write_tags.pop(partition, None)
                 self.deleted.pop(partition, None)
+                self.output_agents.pop(partition, None)
+                self.reread_progress_at.pop(partition, None)
             self.ready = False
 
     async def on_assigned(self, assigned) -> None:
@@ -290,52 +333,55 @@ class WorkerRuntime:
     # Input ------------------------------------------------------------------------------------
 
     async def process(self, events: list) -> None:
-        """Apply one batch of Faust events, then send its outputs and store what changed."""
+        """Apply one batch of Faust events and send its outputs; the state is written by the tick."""
         received_at = time.time()
         async with self.lock:
-            assignment = self.app.consumer.assignment()
+            generation = self.app.consumer_generation_id
+            engines = self.engines
             touched: set[int] = set()
             newest_ts = None
+            now = time.monotonic()
             for event in events:
                 message = event.message
-                if message.tp not in assignment:
-                    # Buffered before a rebalance took the partition away; its new owner reads it again.
-                    continue
                 partition = message.partition
-                engine = self.engines.get(partition) or self.engine_for(partition)
+                engine = engines.get(partition)
+                if engine is None or message.generation_id != generation:
+                    # Fetched before a rebalance, or before this partition's state is restored:
+                    # the consumer reads it again from the restored state's offsets.
+                    continue
                 base = self._base_of[message.topic]
                 self.next_offsets[message.tp] = message.offset + 1
-                if message.offset < engine.input_offsets.get(base, 0):
-                    # Already in the restored state: the crash came after its write and before
-                    # the offset commit.
-                    continue
-                engine.input_offsets[base] = message.offset + 1
-                touched.add(partition)
                 value = message.value
                 origin = Origin(message.topic, partition, message.offset, message.key, value)
                 decoded, invalid = decode(base, value)
+                touched.add(partition)
+                rereading = bool(engine.rereading)
+                is_new = engine.read(base, message.offset, decoded, origin)
+                if rereading and not engine.rereading:
+                    log.info("partition %d: input read again up to the stored offsets; %d events buffered", partition, engine.buffered)
+                if not is_new:
+                    # Read again after a restore: its buffered events went back into the buffer.
+                    self.reread_progress_at[partition] = now
+                    continue
                 for bad in invalid:
                     reason = "invalid_json" if bad.error.startswith("message is not") else "invalid_event"
                     engine.reject(bad.error, reason, Origin(message.topic, partition, message.offset, message.key, bad.value))
-                for item in decoded:
-                    engine.submit(item, origin)
                 if decoded:
                     newest_ts = decoded[-1].ts
 
-            now = time.monotonic()
             for partition in touched:
                 self.last_input_at[partition] = now
             self.metrics.received(len(events))
             if newest_ts is not None:
                 self.metrics.event_lag_seconds.labels(topic=CALL_EVENTS).observe(max(0.0, received_at - newest_ts))
-            await self._publish(touched, received_at, snapshots={})
+            await self._send_outputs(touched, received_at, snapshots={})
             if events:
                 self.metrics.processing_seconds.labels(topic=CALL_EVENTS).observe((time.time() - received_at) / len(events))
 
     # Time -------------------------------------------------------------------------------------
 
     async def tick(self) -> None:
-        """Advance every engine to its own newest event time, flush idle ones, and write snapshots."""
+        """Advance every engine to its own newest event time, flush idle ones, send snapshots, write the state."""
         app = self.app
         if app.rebalancing or app.in_recovery or not app.tables.recovery.completed.is_set():
             self.ready = False
@@ -345,8 +391,23 @@ class WorkerRuntime:
             now = time.monotonic()
             snapshots: dict[int, list[dict]] = {}
             partitions = self._assigned_partitions()
+            settled = []
             for partition in partitions:
-                engine = self.engine_for(partition)
+                engine = self.engines.get(partition)
+                if engine is None:
+                    continue
+                if engine.rereading:
+                    if now - self.reread_progress_at.get(partition, now) < REREAD_GIVE_UP_S:
+                        continue
+                    log.warning(
+                        "partition %d: no message of %s read again for %.0f s after the restore (deleted by retention?); "
+                        "going on without them, and their buffered events are lost",
+                        partition,
+                        sorted(engine.rereading),
+                        REREAD_GIVE_UP_S,
+                    )
+                    engine.end_reread()
+                settled.append(partition)
                 if engine.max_ts == float("-inf"):
                     continue
                 if now - self.last_input_at.get(partition, now) >= self.idle_flush_s:
@@ -355,7 +416,12 @@ class WorkerRuntime:
                     engine.advance_to(engine.max_ts)
                 if engine.applied_until > float("-inf"):
                     snapshots[partition] = engine.snapshots(engine.applied_until, self._snapshot_interval_s)
-            await self._publish(partitions, None, snapshots)
+            await self._send_outputs(settled, None, snapshots)
+            # The state written below records every output so far as made: Kafka must have them
+            # first, or a crash right after the write would lose them for good.
+            await app.producer.flush()
+            for partition in settled:
+                self._write_state(partition)
             self._export_lag()
             self.ready = True
             self.metrics.ready.set(1)
@@ -375,21 +441,20 @@ class WorkerRuntime:
 
     # Output -----------------------------------------------------------------------------------
 
-    async def _publish(self, partitions: Iterable[int], received_at: float | None, snapshots: dict[int, list[dict]]) -> None:
+    async def _send_outputs(self, partitions: Iterable[int], received_at: float | None, snapshots: dict[int, list[dict]]) -> None:
         producer = self.app.producer
         topics = self.output_topics
-        pending = []
-        changed_agents: dict[int, list[str]] = {}
         dead_count = 0
         for partition in partitions:
             engine = self.engines.get(partition)
             if engine is None:
                 continue
             transitions: list[Transition] = engine.drain_transitions()
-            agents = [transition.agent_id for transition in transitions]
+            agents = self.output_agents[partition]
             for transition in transitions:
+                agents.add(transition.agent_id)
                 value = dumps(break_cloudevent(transition, self._source)).encode("utf-8")
-                pending.append(await producer.send(topics[RECOVERY_BREAKS], transition.agent_id.encode("utf-8"), value, None, None, None))
+                await producer.send(topics[RECOVERY_BREAKS], transition.agent_id.encode("utf-8"), value, None, None, None)
             if received_at is not None and transitions:
                 latency_s = time.time() - received_at
                 for _ in transitions:
@@ -400,30 +465,23 @@ class WorkerRuntime:
                 key = dead_letter.origin.key if dead_letter.origin is not None else None
                 if isinstance(key, str):
                     key = key.encode("utf-8")
-                pending.append(await producer.send(topics[DEAD_LETTERS], key, dumps(record).encode("utf-8"), None, None, None))
+                await producer.send(topics[DEAD_LETTERS], key, dumps(record).encode("utf-8"), None, None, None)
             for snapshot in snapshots.get(partition, ()):
-                agents.append(snapshot["agent_id"])
+                agents.add(snapshot["agent_id"])
                 key = snapshot["agent_id"].encode("utf-8")
-                pending.append(await producer.send(topics[AGENT_LOAD], key, dumps(snapshot).encode("utf-8"), None, None, None))
-            changed_agents[partition] = agents
+                await producer.send(topics[AGENT_LOAD], key, dumps(snapshot).encode("utf-8"), None, None, None)
         if dead_count:
             log.warning("%d messages or events sent to dead-letters", dead_count)
 
-        # The state written below records these outputs as made. Kafka must have them first, or a
-        # crash right after the write would lose them for good.
-        if pending:
-            await asyncio.gather(*pending)
-        for partition, agents in changed_agents.items():
-            self._write_state(partition, agents)
 
-    def _write_state(self, partition: int, agents: list[str]) -> None:
+    def _write_state(self, partition: int) -> None:
         """Write the entries of engine ``partition`` that changed, ending with its clock (the commit)."""
         table = self.table
         prefix = f"{partition}/"
-        forced = self.forced_agents.pop(partition, None)
-        if forced:
-            agents = agents + forced
+        agents = self.output_agents[partition]
+        agents.update(self.forced_agents.pop(partition, ()))
         changes = self.stores[partition].changes(also_agents=agents)
+        agents.clear()
         # Deletions committed by the previous write can now become real tombstones.
         for table_key in self.deleted.pop(partition, ()):
             if table.data.get(table_key, b"").endswith(b"|"):
@@ -591,6 +649,10 @@ def create_app(
 
     if raw_topics:
         _add_raw_bridge(app, raw_topics, topic_prefix, config, partitions, runtime, batch_max, batch_within_s)
+
+    @table.on_recover
+    async def on_recovered():
+        await runtime.on_recovered()
 
     @app.on_partitions_revoked.connect
     async def on_revoked(sender, revoked, **kwargs):

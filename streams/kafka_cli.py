@@ -163,6 +163,9 @@ def run_worker(args: argparse.Namespace, config: Config) -> int:
         raw_topics=raw_topics,
     )
     worker = Worker(app, loglevel=args.log_level.lower(), quiet=True)
+    # Faust's terminal spinner turns the root logger to DEBUG so that it can spin on every
+    # record, and then every debug call of Faust and aiokafka builds a log record.
+    worker.spinner = None
     try:
         worker.execute_from_commandline()
     except SystemExit as exc:

@@ -1,15 +1,23 @@
 """Serialization of an engine's state, so that a worker can store it and another can restore it.
 
-The Faust runtime keeps one :class:`~streams.engine.Engine` per input partition and stores its
-state in a changelog-backed table, one entry per agent, open break and team, plus a few entries of
-engine bookkeeping (clock, ordering buffer, timers, dedupe ids, ended breaks). Every entry is
-compact JSON, and :func:`restore_engine` turns a set of entries back into an engine that continues
-exactly like the original: the same later events give the same transitions.
+The Faust runtime keeps one :class:`TrackedEngine` per input partition and stores its state in a
+changelog-backed table, one entry per agent, open break and team, plus a few entries of engine
+bookkeeping (clock, timers, dedupe ids, ended breaks). Every entry is compact JSON, and
+:func:`restore_engine` turns a set of entries back into an engine that continues exactly like the
+original once it has read its input again from the offsets the clock names.
+
+The ordering buffer is not stored: it holds up to ``lateness_s`` of input, which would make every
+write as large as that input. The clock names instead, per input topic, the offset of the oldest
+message with an event still buffered, and the restored engine reads from there: an event of a
+message below the stored next offset goes back into the buffer if it was there when the state was
+written (its time is past ``applied_until`` and it is the copy the dedupe ids remember), and is
+dropped otherwise, since it was applied or rejected before. New messages wait until every topic is
+read up to its stored next offset, so the buffer is whole again before anything is released.
 
 Entry keys are ``kind/id`` (``agent/AVI``, ``break/brk-…``, ``team/default``, ``clock``,
-``buffer``, ``timers``, ``ended``, ``seen/<chunk>``); the runtime adds its own prefix. Dedupe ids
-are stored in chunks of :data:`SEEN_CHUNK` ids in arrival order, so that a batch rewrites only the
-last chunk and the engine forgets them in the same order after a restore.
+``timers``, ``ended``, ``team_audio``, ``seen/<chunk>``); the runtime adds its own prefix. Dedupe
+ids are stored in chunks of :data:`SEEN_CHUNK` ids in arrival order, so that a write rewrites only
+the last chunk and the engine forgets them in the same order after a restore.
 
 Floats go through JSON as Python's shortest round-trip repr, so restored numbers are bit-exact;
 ``-inf`` (an engine that has seen no event yet, a used hostile streak) is written as
@@ -18,6 +26,7 @@ Floats go through JSON as Python's shortest round-trip repr, so restored numbers
 
 from __future__ import annotations
 
+import heapq
 import json
 from collections import deque
 
@@ -25,7 +34,7 @@ from alerts.policy import Break, TeamState
 from features.baseline import AudioBaseline
 from streams.config import Config
 from streams.engine import Engine, Origin
-from streams.events import Event, validate_audio_features, validate_break_action, validate_call_event
+from streams.events import TYPE_RANK, Event
 from streams.state import AgentState, CallState
 
 AGENT = "agent/"
@@ -33,15 +42,12 @@ BREAK = "break/"
 TEAM = "team/"
 SEEN = "seen/"
 CLOCK = "clock"
-BUFFER = "buffer"
 TIMERS = "timers"
 ENDED = "ended"
 TEAM_AUDIO = "team_audio"
 
 # Dedupe ids per stored chunk.
 SEEN_CHUNK = 256
-
-_VALIDATORS = {"break_action": validate_break_action, "audio_features": validate_audio_features}
 
 _CALL_FIELDS = ("call_id", "started_at", "hold_started_at", "sentiment_sum", "sentiment_count", "flags", "hostile")
 # Every AgentState slot but the ones stored specially: params (from the config), raw (a list),
@@ -113,21 +119,6 @@ def team_from_dict(document: dict) -> TeamState:
     return team
 
 
-def _origin_to_list(origin: Origin | None) -> list | None:
-    # The message value is left out: a packed message would be stored once per buffered event.
-    # A dead letter of a restored event carries the event's own JSON instead.
-    if origin is None:
-        return None
-    key = origin.key.decode("utf-8", "replace") if isinstance(origin.key, (bytes, bytearray)) else origin.key
-    return [origin.topic, origin.partition, origin.offset, key]
-
-
-def _origin_from_list(item: list | None, fields: dict) -> Origin | None:
-    if item is None:
-        return None
-    return Origin(item[0], item[1], item[2], item[3], _dumps(fields).decode("utf-8"))
-
-
 def state_entries(engine: Engine, agent_ids=None) -> dict[str, bytes]:
     """Return the entries of agents (all, or those in ``agent_ids``), open breaks and teams."""
     agents = engine.agents
@@ -143,20 +134,102 @@ def state_entries(engine: Engine, agent_ids=None) -> dict[str, bytes]:
 
 
 class TrackedEngine(Engine):
-    """An engine that notes which agents changed and counts its dedupe ids, so it can be stored per batch.
+    """An engine fed from partitioned logs that notes what changed, so it can be stored now and then.
 
     ``touched_agents`` collects the agents that events or timers changed since the runtime last
     cleared it. ``seen_appended`` counts every dedupe id ever added, so that the stored chunks keep
-    the ids in arrival order across restarts.
+    the ids in arrival order across restarts. :meth:`read` takes input as messages of named topics
+    with their offsets; after a restore it puts the buffered events back first (see the module
+    documentation).
     """
 
     def __init__(self, config: Config):
         super().__init__(config)
         self.touched_agents: set[str] = set()
         self.seen_appended = 0
-        # Input topic -> offset of the next message not yet in this state, for a runtime that
-        # reads a partitioned log: a message below it was applied before a restart.
+        # Input topic -> offset of the next message not yet in this state.
         self.input_offsets: dict[str, int] = {}
+        # Set on restore: input topic -> offset to read from (see reread_offsets()).
+        self.resume_offsets: dict[str, int] = {}
+        # Input topic -> stored next offset, for topics not yet read up to it since the restore.
+        self.rereading: dict[str, int] = {}
+        # Set on restore: ids of the events buffered at exactly applied_until when it was stored.
+        self._boundary_ids: set[str] = set()
+        self._rebuffered: set[str] = set()
+        # Messages that arrived while other topics were still read again: (events, origin).
+        self._held: list[tuple[list[Event], Origin | None]] = []
+        # Origin topic name -> the topic name given to read(), to store buffer offsets by the latter.
+        self._topic_of_origin: dict[str, str] = {}
+
+    def read(self, topic: str, offset: int, events: list[Event], origin: Origin | None = None) -> bool:
+        """Take message ``offset`` of input ``topic`` with its decoded ``events``; return whether it is new.
+
+        A message below the topic's next offset is already in this state: it is dropped, or while
+        the engine reads again after a restore, its buffered events go back into the buffer. The
+        caller rejects the invalid parts of a message only when it is new.
+        """
+        if origin is not None:
+            self._topic_of_origin[origin.topic] = topic
+        is_new = offset >= self.input_offsets.get(topic, 0)
+        if is_new:
+            self.input_offsets[topic] = offset + 1
+        rereading = self.rereading
+        if not rereading:
+            if is_new:
+                for event in events:
+                    self.submit(event, origin)
+            return is_new
+        if offset + 1 >= rereading.get(topic, offset + 2):
+            del rereading[topic]
+        if is_new:
+            self._held.append((events, origin))
+        else:
+            for event in events:
+                self._rebuffer(event, origin)
+        if not rereading:
+            self.end_reread()
+        return is_new
+
+    def end_reread(self) -> None:
+        """Finish reading again after a restore: apply the messages that waited for it.
+
+        :meth:`read` calls it once every topic is read up to its stored offset; a runtime calls it
+        itself when the rest of that input can no longer come (deleted by retention).
+        """
+        self.rereading.clear()
+        self._boundary_ids.clear()
+        self._rebuffered.clear()
+        held, self._held = self._held, []
+        for events, origin in held:
+            for event in events:
+                self.submit(event, origin)
+
+    def _rebuffer(self, event: Event, origin: Origin | None) -> None:
+        ts = event.ts
+        event_id = event.event_id
+        if ts < self.applied_until or (ts == self.applied_until and event_id not in self._boundary_ids):
+            return  # applied, or applied late, before the state was stored
+        if self._seen.get(event_id) != ts or event_id in self._rebuffered:
+            return  # a duplicate of the copy that was buffered
+        self._rebuffered.add(event_id)
+        heapq.heappush(self._buffer, (ts, TYPE_RANK[event.type], event_id, event, origin))
+
+    @property
+    def buffered(self) -> int:
+        """Return the number of events in the ordering buffer."""
+        return len(self._buffer)
+
+    def reread_offsets(self) -> dict[str, int]:
+        """Return, per input topic, the offset to read from after a restore of the current state."""
+        offsets = dict(self.input_offsets)
+        topic_of = self._topic_of_origin
+        for _, _, _, _, origin in self._buffer:
+            if origin is None or origin.offset is None:
+                continue
+            topic = topic_of.get(origin.topic, origin.topic)
+            if origin.offset < offsets.get(topic, origin.offset + 1):
+                offsets[topic] = origin.offset
+        return offsets
 
     def submit(self, event: Event, origin: Origin | None = None) -> None:
         if event.event_id not in self._seen:
@@ -192,6 +265,8 @@ class EngineStore:
     def __init__(self, engine: TrackedEngine, written: dict[str, bytes] | None = None):
         self.engine = engine
         self._written: dict[str, bytes] = dict(written or {})
+        # Dedupe chunks last written with all their ids; only these can be reused as they are.
+        self._complete_chunks: set[str] = set()
 
     def written(self, key: str) -> bytes:
         """Return the last value written for ``key``."""
@@ -220,7 +295,10 @@ class EngineStore:
     def _bookkeeping(self) -> dict[str, bytes]:
         engine = self.engine
         policy = engine.policy
+        if engine.rereading:
+            raise RuntimeError("the engine is still reading its input again after a restore; store it once that is done")
         forgotten = engine.seen_appended - len(engine._seen_order)
+        applied_until = engine.applied_until
         entries = {
             CLOCK: _dumps(
                 {
@@ -230,13 +308,9 @@ class EngineStore:
                     "seen_appended": engine.seen_appended,
                     "seen_forgotten": forgotten,
                     "input_offsets": engine.input_offsets,
+                    "reread_offsets": engine.reread_offsets(),
+                    "boundary_ids": [item[2] for item in engine._buffer if item[0] == applied_until],
                 }
-            ),
-            BUFFER: _dumps(
-                [
-                    [ts, rank, event_id, event.type, event.fields, _origin_to_list(origin)]
-                    for ts, rank, event_id, event, origin in engine._buffer
-                ]
             ),
             TIMERS: _dumps([list(timer) for timer in engine._timers]),
             ENDED: _dumps([[ended_at, break_id, policy.ended.get(break_id)] for ended_at, break_id in policy._ended_order]),
@@ -249,17 +323,21 @@ class EngineStore:
         first_chunk = forgotten // SEEN_CHUNK
         last_chunk = (engine.seen_appended - 1) // SEEN_CHUNK if engine.seen_appended else -1
         written = self._written
+        complete = self._complete_chunks
         for chunk in range(first_chunk, last_chunk + 1):
             key = SEEN + str(chunk)
             start = chunk * SEEN_CHUNK
-            if chunk != first_chunk and chunk != last_chunk and key in written:
-                # A chunk in the middle is full and no id of it is forgotten yet: unchanged.
+            if chunk != first_chunk and key in complete:
+                # Written when it was full, and no id of it is forgotten yet: unchanged.
                 entries[key] = written[key]
                 continue
             first = max(start, forgotten)
             high = min(start + SEEN_CHUNK, engine.seen_appended)
             items = [[seen[order[index - forgotten]], order[index - forgotten]] for index in range(first, high)]
             entries[key] = _dumps([first, items])
+            if first == start and high == start + SEEN_CHUNK:
+                complete.add(key)
+        complete.intersection_update(entries)
         return entries
 
 
@@ -298,11 +376,13 @@ def restore_engine(config: Config, entries: dict[str, bytes]) -> TrackedEngine:
                 engine.seen_appended = document["seen_appended"]
                 forgotten = document["seen_forgotten"]
                 engine.input_offsets = dict(document["input_offsets"])
-            elif key == BUFFER:
-                engine._buffer = [
-                    (ts, rank, event_id, _VALIDATORS.get(event_type, validate_call_event)(fields), _origin_from_list(origin, fields))
-                    for ts, rank, event_id, event_type, fields, origin in document
-                ]
+                engine.resume_offsets = dict(document["reread_offsets"])
+                engine.rereading = {
+                    topic: next_offset
+                    for topic, next_offset in engine.input_offsets.items()
+                    if engine.resume_offsets.get(topic, next_offset) < next_offset
+                }
+                engine._boundary_ids = set(document["boundary_ids"])
             elif key == TIMERS:
                 engine._timers = [tuple(timer) for timer in document]
             elif key == TEAM_AUDIO:

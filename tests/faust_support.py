@@ -180,8 +180,13 @@ def wait_for_records(broker: str, topic: str, count: int, timeout_s: float = 60.
         consumer.close()
 
 
-def wait_until_settled(broker: str, prefix: str, timeout_s: float = 120.0, quiet_s: float = 8.0) -> list[dict]:
-    """Wait until the group has committed all input and recovery-breaks got nothing new for ``quiet_s``."""
+def wait_until_settled(broker: str, prefix: str, timeout_s: float = 120.0, quiet_s: float = 12.0) -> list[dict]:
+    """Wait until the group has committed all input and recovery-breaks got nothing new for ``quiet_s``.
+
+    The last transitions come from the idle flush, up to ``--idle-flush-s`` plus one tick (5 s each
+    in these tests) after a partition's last input, and a partition restored after a rebalance
+    reads its last input again first; ``quiet_s`` must outlast both.
+    """
     group = f"{prefix}.agentload-worker"
     inputs = [f"{prefix}.{topic}" for topic in ("call-events", "break-actions", "audio-features")]
     deadline = time.monotonic() + timeout_s
