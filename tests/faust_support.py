@@ -184,8 +184,8 @@ def wait_until_settled(broker: str, prefix: str, timeout_s: float = 120.0, quiet
     """Wait until the group has committed all input and recovery-breaks got nothing new for ``quiet_s``.
 
     The last transitions come from the idle flush, up to ``--idle-flush-s`` plus one tick (5 s each
-    in these tests) after a partition's last input, and a partition restored after a rebalance
-    reads its last input again first; ``quiet_s`` must outlast both.
+    in these tests) after a partition's last input. A partition restored after a rebalance reads
+    its last input again before that. ``quiet_s`` must outlast both.
     """
     group = f"{prefix}.agentload-worker"
     inputs = [f"{prefix}.{topic}" for topic in ("call-events", "break-actions", "audio-features")]

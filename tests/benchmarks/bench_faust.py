@@ -135,8 +135,10 @@ import asyncio, json, sys, time
 import faust
 
 broker, topic, total, mode, app_id, out, partitions = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4], sys.argv[5], sys.argv[6], int(sys.argv[7])
+# The agentload worker's consumer settings, so that only the agent's work differs.
 app = faust.App(app_id, broker=f"kafka://{broker}", store="memory://", web_enabled=False, topic_disable_leader=True,
-                table_standby_replicas=0, autodiscover=False, consumer_auto_offset_reset="earliest")
+                table_standby_replicas=0, autodiscover=False, consumer_auto_offset_reset="earliest",
+                consumer_max_fetch_size=4 * 1_048_576, stream_wait_empty=False)
 source = app.topic(topic, key_serializer="raw", value_serializer="raw")
 table = app.Table("per-agent", default=dict, partitions=partitions) if mode == "table" else None
 state = {"count": 0, "first": None}
