@@ -18,6 +18,7 @@ import sys
 import time
 import zlib
 from collections.abc import Iterable, Iterator
+from typing import BinaryIO
 
 from streams import anonymous_bank
 from streams.codec import dumps
@@ -255,35 +256,28 @@ def add_produce_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--pack-size", type=int, default=200, help="events per packed message at most (default 200)")
 
 
-def _file_events(args: argparse.Namespace) -> Iterator[dict | str]:
-    stream = sys.stdin if args.file in (None, "-") else open(args.file, encoding="utf-8", newline="")
+def _file_events(stream: BinaryIO, args: argparse.Namespace) -> Iterator[dict | bytes]:
+    """Yield the events of ``stream`` (``args.file``), and as bytes the lines that are not JSON objects or arrays."""
+    from streams.replay import read_input
+
+    source = "stdin" if args.file == "-" else args.file
     with stream:
-        lines = iter(stream)
-        first = next(lines, "")
-        fmt = args.format
-        if fmt == "auto":
-            fmt = "anonymous-bank" if first.startswith("vru+line") else "jsonl"
-        if fmt == "anonymous-bank":
-            events, stats = anonymous_bank.read_calls([first, *lines], utc_offset=args.utc_offset)
-            log.info("%d records, %d served calls by %d agents", stats.rows, stats.served_calls, len(stats.agents))
-            yield from events
-            return
-        for line in [first, *lines] if first else lines:
-            text = line.rstrip("\r\n")
-            if not text.strip():
+        for _, _, item in read_input(stream, args.format, args.utc_offset, source):
+            if isinstance(item, dict):
+                yield item
                 continue
             try:
-                document = json.loads(text)
+                document = json.loads(item)
             except ValueError:
-                # Sent as it is, so that the worker's dead letter states what is wrong with it.
-                yield text
+                # Sent as it is (also when not UTF-8): the worker's dead letter names what is wrong.
+                yield item
                 continue
             if isinstance(document, list):
-                yield from (item if isinstance(item, dict) else dumps(item) for item in document)
+                yield from (element if isinstance(element, dict) else dumps(element).encode("utf-8") for element in document)
             elif isinstance(document, dict):
                 yield document
             else:
-                yield text
+                yield item
 
 
 def _simulator_events(args: argparse.Namespace) -> Iterator[dict]:
@@ -319,8 +313,17 @@ def run_produce(args: argparse.Namespace, config: Config) -> int:
         print(f"agentload produce: topics {', '.join(missing)} do not exist; create them with `agentload topics`", file=sys.stderr)
         return 2
 
+    stream = None
+    if args.file == "-":
+        stream = sys.stdin.buffer
+    elif args.file is not None:
+        try:
+            stream = open(args.file, "rb")
+        except OSError as exc:
+            print(f"agentload produce: cannot read {args.file!r}: {exc.strerror}", file=sys.stderr)
+            return 2
     try:
-        source = _simulator_events(args) if args.simulator else _file_events(args)
+        source = _simulator_events(args) if stream is None else _file_events(stream, args)
         producer = KafkaProducer(
             bootstrap_servers=broker,
             client_id="agentload-produce",
@@ -337,6 +340,9 @@ def run_produce(args: argparse.Namespace, config: Config) -> int:
         producer.flush()
     except (anonymous_bank.AnonymousBankError, InvalidEventError) as exc:
         print(f"agentload produce: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        print(f"agentload produce: cannot read {args.file!r}: {exc.strerror}", file=sys.stderr)
         return 2
     finally:
         producer.close()
@@ -383,9 +389,9 @@ def _produce(producer, source, names: dict[str, str], counts: dict[str, int], de
     first_ts = None
     wall_start = time.monotonic()
     for document in source:
-        if isinstance(document, str):
+        if isinstance(document, bytes):
             topic = names[CALL_EVENTS]
-            producer.send(topic, value=document.encode("utf-8"), partition=0)
+            producer.send(topic, value=document, partition=0)
             sent_messages += 1
             continue
         topic = names[topic_of_document(document)]

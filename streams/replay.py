@@ -6,7 +6,7 @@ import argparse
 import sys
 import time
 from collections.abc import Iterable, Iterator
-from typing import TextIO
+from typing import BinaryIO, TextIO
 
 from alerts.console import agent_summary_rows, format_agent_summary, format_transition
 from streams import anonymous_bank
@@ -63,16 +63,7 @@ def run(args: argparse.Namespace, config: Config) -> int:
 
     with stream:
         try:
-            lines = iter(stream)
-            first = next(lines, b"").removeprefix(UTF8_BOM)
-            fmt = args.format
-            if fmt == "auto":
-                fmt = "anonymous-bank" if first.startswith(b"vru+line") else "jsonl"
-            if fmt == "anonymous-bank":
-                feed = _anonymous_bank(first, lines, args.utc_offset, source)
-            else:
-                feed = _jsonl(first, lines, source)
-            return _replay(feed, config, args, dead_out)
+            return _replay(read_input(stream, args.format, args.utc_offset, source), config, args, dead_out)
         except anonymous_bank.AnonymousBankError as exc:
             print(f"agentload replay: {source}: {exc}", file=sys.stderr)
             return 2
@@ -82,6 +73,23 @@ def run(args: argparse.Namespace, config: Config) -> int:
         finally:
             if args.dead_letters:
                 dead_out.close()
+
+
+def read_input(stream: BinaryIO, fmt: str, utc_offset: str, source: str) -> Iterator[tuple[str, int, bytes | dict]]:
+    """Read a JSON Lines or Anonymous Bank file as ``(source, line or row number, item)``.
+
+    ``fmt`` is ``auto``, ``jsonl`` or ``anonymous-bank``; ``auto`` looks at the first line. A
+    JSON Lines item is the line's undecoded bytes, so that a line that is not UTF-8 or not JSON
+    can become a dead letter. An Anonymous Bank item is a call event. A leading UTF-8 byte order
+    mark is dropped. Raises AnonymousBankError for an Anonymous Bank file that cannot be read.
+    """
+    lines = iter(stream)
+    first = next(lines, b"").removeprefix(UTF8_BOM)
+    if fmt == "auto":
+        fmt = "anonymous-bank" if first.startswith(b"vru+line") else "jsonl"
+    if fmt == "anonymous-bank":
+        return _anonymous_bank(first, lines, utc_offset, source)
+    return _jsonl(first, lines, source)
 
 
 def _jsonl(first: bytes, lines: Iterator[bytes], source: str) -> Iterator[tuple[str, int, bytes]]:

@@ -66,14 +66,14 @@ def test_poison_messages_go_to_dead_letters(kafka_bootstrap, kafka_topic_prefix,
     good_path = tmp_path / "good.jsonl"
     mixed_path = tmp_path / "mixed.jsonl"
     good_path.write_text("\n".join(good) + "\n")
-    mixed_path.write_text("\n".join(mixed) + "\n")
+    # A line that is not UTF-8 goes through produce as it is and becomes a dead letter.
+    mixed_path.write_bytes("\n".join(mixed[:500]).encode() + b"\n\xff\xfe not utf-8\n" + "\n".join(mixed[500:]).encode() + b"\n")
     expected = by_id(replay_json(good_path))
 
     prefix = kafka_topic_prefix
     agentload("topics", "--broker", kafka_bootstrap, "--topic-prefix", prefix, "--partitions", "2")
     agentload("produce", "--broker", kafka_bootstrap, "--topic-prefix", prefix, "--no-pack", str(mixed_path))
     producer = KafkaProducer(bootstrap_servers=kafka_bootstrap)
-    producer.send(f"{prefix}.call-events", key=b"agent-003", value=b"\xff\xfe not utf-8", partition=1)
     producer.send(f"{prefix}.break-actions", key=b"agent-003", value=b'{"event_id":"bad-4","agent_id":"agent-003","ts":"2026-03-02T08:30:00Z","action":"accept","actor":"agent"}', partition=1)
     producer.flush()
     producer.close()
