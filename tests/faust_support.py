@@ -126,7 +126,8 @@ def wait_for_breaks(broker: str, topic: str, expected_ids: set[str], timeout_s: 
     while True:
         events = read_json(broker, topic)
         if {event["id"] for event in events} >= expected_ids:
-            # Anything the worker would still add arrives within its idle flush and a tick.
+            # Read once more a little later, to catch transitions sent right after the expected
+            # ones (an extra one, or a repeat with other content, fails the caller's comparison).
             time.sleep(3.0)
             return read_json(broker, topic)
         if time.monotonic() >= deadline:
