@@ -305,6 +305,9 @@ class EngineStore:
                     "max_ts": engine.max_ts,
                     "applied_until": engine.applied_until,
                     "timer_seq": engine._timer_seq,
+                    # When the engine next forgets old dedupe ids and ended breaks; a restored
+                    # engine must forget on the same schedule to drop the same late repeats.
+                    "next_forget_at": engine._next_forget_at,
                     "seen_appended": engine.seen_appended,
                     "seen_forgotten": forgotten,
                     "input_offsets": engine.input_offsets,
@@ -373,6 +376,7 @@ def restore_engine(config: Config, entries: dict[str, bytes]) -> TrackedEngine:
                 engine.max_ts = document["max_ts"]
                 engine.applied_until = document["applied_until"]
                 engine._timer_seq = document["timer_seq"]
+                engine._next_forget_at = document["next_forget_at"]
                 engine.seen_appended = document["seen_appended"]
                 forgotten = document["seen_forgotten"]
                 engine.input_offsets = dict(document["input_offsets"])

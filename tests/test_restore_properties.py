@@ -13,7 +13,6 @@ import itertools
 import random
 from typing import NamedTuple
 
-import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -179,16 +178,11 @@ def test_restores_match_one_engine(documents, restore_gaps, seed, reach):
     assert run.transitions == run_straight(CONFIG, run.arrived)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="restore_engine does not store when the engine last forgot dedupe ids, so a restored engine "
-    "forgets them on another cadence and takes a repeat that the original drops",
-)
 def test_restore_keeps_dedupe_forget_cadence():
-    # Event time moves in 7 s steps and ids are forgotten at most every 10 s, so the original
-    # forgets at every other step. A restore after the request shifts that by one step: the
-    # restored engine forgets the request at watermark 901 s, where the original keeps it until
-    # 908 s, and the repeat that arrives in between opens a second break.
+    # Event time moves in 7 s steps and ids are forgotten at most every 10 s, so the engine
+    # forgets at every other step. A restored engine that started its own schedule would forget
+    # the request at watermark 901 s instead of 908 s, and the repeat that arrives in between
+    # would open a second break.
     documents = [
         agent_state("A", "available", 0, event_id="state", team="t1"),
         break_action("A", "request", 0, event_id="request"),
