@@ -10,8 +10,8 @@ State lives in one table whose keys start with the partition number (``3/agent/A
 sends every entry to the changelog partition named in its key, so the changelog partition is
 always the source partition, also for writes made by the timer. Messages are applied as they come
 and their outputs sent at once; the state is written on every tick, after Kafka has acknowledged
-every output sent before it, and holds the next input offset of each topic plus the offset of the
-oldest message whose events are still buffered. When a partition is assigned, the worker restores
+every output sent before it, and contains the next input offset of each topic plus the offset of
+the oldest message whose events are still buffered. When a partition is assigned, the worker restores
 its engine, commits those oldest offsets for the consumer group, and so reads again from there
 (see :mod:`streams.snapshot_state`). A message read again is not applied twice, and a transition
 sent again after a crash keeps its id, so consumers that de-duplicate by id see each one once.
@@ -284,8 +284,8 @@ class WorkerRuntime:
                     # A topic the state does not name has nothing of it applied: read it all.
                     offsets[tp] = engine.resume_offsets.get(base, 0)
                 else:
-                    # An engine kept through the rebalance goes on after its last message; the
-                    # ones fetched for it in the old generation were dropped and come again.
+                    # An engine kept through the rebalance continues after its last message, because
+                    # the messages fetched for it in the old generation were dropped.
                     offsets[tp] = engine.input_offsets.get(base, 0)
             consumer = self.app.consumer
             if offsets and not await consumer._commit(offsets):
@@ -401,8 +401,8 @@ class WorkerRuntime:
                     if now - self.reread_progress_at.get(partition, now) < REREAD_GIVE_UP_S:
                         continue
                     log.warning(
-                        "partition %d: no message of %s read again for %.0f s after the restore (deleted by retention?); "
-                        "going on without them, and their buffered events are lost",
+                        "partition %d: the input of %s to read again after the restore did not arrive within %.0f s, "
+                        "possibly deleted by retention; continuing without it, so the events it had buffered are lost",
                         partition,
                         sorted(engine.rereading),
                         REREAD_GIVE_UP_S,

@@ -333,6 +333,8 @@ def run_produce(args: argparse.Namespace, config: Config) -> int:
             max_request_size=1_048_576,
         )
     except (anonymous_bank.AnonymousBankError, InvalidEventError, OSError) as exc:
+        if stream is not None:
+            stream.close()
         print(f"agentload produce: {exc}", file=sys.stderr)
         return 2
     try:

@@ -6,18 +6,19 @@ bookkeeping (clock, timers, dedupe ids, ended breaks). Every entry is compact JS
 :func:`restore_engine` turns a set of entries back into an engine that continues exactly like the
 original once it has read its input again from the offsets the clock names.
 
-The ordering buffer is not stored: it holds up to ``lateness_s`` of input, which would make every
-write as large as that input. The clock names instead, per input topic, the offset of the oldest
-message with an event still buffered, and the restored engine reads from there: an event of a
-message below the stored next offset goes back into the buffer if it was there when the state was
-written (its time is past ``applied_until`` and it is the copy the dedupe ids remember), and is
-dropped otherwise, since it was applied or rejected before. New messages wait until every topic is
-read up to its stored next offset, so the buffer is whole again before anything is released.
+The ordering buffer is not stored, because it contains up to ``lateness_s`` of input and would
+make every write as large as that input. Instead the clock records, per input topic, the offset of
+the oldest message with an event still buffered, and the restored engine reads from there. An
+event of a message below the stored next offset goes back into the buffer if it was buffered when
+the state was written: its time is past ``applied_until`` and it is the copy the dedupe ids
+record. Any other event of such a message was applied or rejected before, so it is dropped. New
+messages wait until every topic is read up to its stored next offset, so the buffer is complete
+again before anything is released.
 
 Entry keys are ``kind/id`` (``agent/AVI``, ``break/brk-…``, ``team/default``, ``clock``,
 ``timers``, ``ended``, ``team_audio``, ``seen/<chunk>``); the runtime adds its own prefix. Dedupe
 ids are stored in chunks of :data:`SEEN_CHUNK` ids in arrival order, so that a write rewrites only
-the last chunk and the engine forgets them in the same order after a restore.
+the last chunk and the engine drops them in the same order after a restore.
 
 Floats go through JSON as Python's shortest round-trip repr, so restored numbers are bit-exact;
 ``-inf`` (an engine that has seen no event yet, a used hostile streak) is written as
@@ -157,7 +158,7 @@ class TrackedEngine(Engine):
         self._boundary_ids: set[str] = set()
         self._rebuffered: set[str] = set()
         # Messages that arrived while other topics were still read again: (events, origin).
-        self._held: list[tuple[list[Event], Origin | None]] = []
+        self._waiting_messages: list[tuple[list[Event], Origin | None]] = []
         # Origin topic name -> the topic name given to read(), to store buffer offsets by the latter.
         self._topic_of_origin: dict[str, str] = {}
 
@@ -182,7 +183,7 @@ class TrackedEngine(Engine):
         if offset + 1 >= rereading.get(topic, offset + 2):
             del rereading[topic]
         if is_new:
-            self._held.append((events, origin))
+            self._waiting_messages.append((events, origin))
         else:
             for event in events:
                 self._rebuffer(event, origin)
@@ -193,14 +194,14 @@ class TrackedEngine(Engine):
     def end_reread(self) -> None:
         """Finish reading again after a restore: apply the messages that waited for it.
 
-        :meth:`read` calls it once every topic is read up to its stored offset; a runtime calls it
-        itself when the rest of that input can no longer come (deleted by retention).
+        :meth:`read` calls it once every topic is read up to its stored offset. A runtime calls it
+        itself when the rest of that input will not arrive because retention deleted it.
         """
         self.rereading.clear()
         self._boundary_ids.clear()
         self._rebuffered.clear()
-        held, self._held = self._held, []
-        for events, origin in held:
+        waiting, self._waiting_messages = self._waiting_messages, []
+        for events, origin in waiting:
             for event in events:
                 self.submit(event, origin)
 
@@ -305,8 +306,8 @@ class EngineStore:
                     "max_ts": engine.max_ts,
                     "applied_until": engine.applied_until,
                     "timer_seq": engine._timer_seq,
-                    # When the engine next forgets old dedupe ids and ended breaks; a restored
-                    # engine must forget on the same schedule to drop the same late repeats.
+                    # The event time of the next clean-up of old dedupe ids and ended breaks. A
+                    # restored engine must clean up on the same schedule to drop the same repeats.
                     "next_forget_at": engine._next_forget_at,
                     "seen_appended": engine.seen_appended,
                     "seen_forgotten": forgotten,

@@ -43,8 +43,8 @@ def test_rebalances_give_single_worker_result(kafka_bootstrap, kafka_topic_prefi
         third = WorkerProcess(kafka_bootstrap, shared_prefix, tmp_path, "third", "--idle-flush-s", "5")
         third.wait_ready()
         assert first.stop(signal.SIGTERM) == 0
-        # Quiet output says little here: a partition restored after the last rebalance reads its
-        # input again and only then waits out the idle flush. Wait for the single run's ids.
+        # Quiet output does not mean done here, because a partition restored after the last
+        # rebalance reads its input again before its idle flush. Wait for the single run's ids.
         events = wait_for_breaks(kafka_bootstrap, f"{shared_prefix}.recovery-breaks", set(expected), timeout_s=120)
     finally:
         for worker in (first, second, third):

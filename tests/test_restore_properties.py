@@ -179,10 +179,10 @@ def test_restores_match_one_engine(documents, restore_gaps, seed, reach):
 
 
 def test_restore_keeps_dedupe_forget_cadence():
-    # Event time moves in 7 s steps and ids are forgotten at most every 10 s, so the engine
-    # forgets at every other step. A restored engine that started its own schedule would forget
-    # the request at watermark 901 s instead of 908 s, and the repeat that arrives in between
-    # would open a second break.
+    # Event time moves in 7 s steps and old ids are dropped at most every 10 s, so the clean-up
+    # runs at every other step. A restored engine with its own schedule would drop the request
+    # at watermark 901 s instead of 908 s, and the repeat arriving in between would open a
+    # second break.
     documents = [
         agent_state("A", "available", 0, event_id="state", team="t1"),
         break_action("A", "request", 0, event_id="request"),

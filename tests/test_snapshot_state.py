@@ -83,8 +83,8 @@ class Restored(NamedTuple):
 def run_with_restores(config, events: list[dict], batch: int, new_first: bool = False) -> Restored:
     """Read ``events`` as logs in batches; after each, store the changes and restore a new engine.
 
-    The new engine reads each topic again from the offset its state names, as a worker seeks its
-    input after a restart; a batch is the messages read again plus ``batch`` new ones. With
+    The new engine reads each topic again from the offset its state records, as a worker seeks its
+    input after a restart. A batch is the messages read again plus ``batch`` new ones. With
     ``new_first`` a new message of another topic jumps ahead of the ones read again, as it may in
     Kafka.
     """
