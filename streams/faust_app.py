@@ -37,7 +37,6 @@ from streams.codec import break_cloudevent, dead_letter_record, dumps
 from streams.config import Config
 from streams.engine import Origin
 from streams.events import AUDIO_FEATURES, BREAK_ACTIONS, CALL_EVENTS, decode
-from streams.faust_consumer import LeanApp
 from streams.metrics import Metrics
 from streams.snapshot_state import AGENT, CLOCK, EngineStore, TrackedEngine, restore_engine
 
@@ -617,7 +616,7 @@ def create_app(
     }
     if data_dir:
         settings["datadir"] = data_dir
-    app = LeanApp(app_id(topic_prefix), **settings)
+    app = faust.App(app_id(topic_prefix), **settings)
 
     table = app.tables.add(
         PartitionKeyedTable(

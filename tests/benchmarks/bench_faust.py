@@ -8,8 +8,7 @@ measures events per second for:
 - the agentload worker, unpacked and packed (``agentload worker`` as a subprocess; the rate counts
   from its first to its last processed event, read off ``/metrics`` every 0.5 s: the end is the
   worker's own time of its last input, so the poll interval costs no precision);
-- a no-op Faust agent on the unpacked topic, on Faust's consumer and on agentload's
-  (:mod:`streams.faust_consumer`);
+- a no-op Faust agent on the unpacked topic;
 - a typical Faust agent that decodes each message and writes its table once per event;
 - a bare aiokafka consumer decoding the same one-event messages with ``json.loads`` (the ceiling),
   and the same consumer on the packed messages;
@@ -136,14 +135,8 @@ import asyncio, json, sys, time
 import faust
 
 broker, topic, total, mode, app_id, out, partitions = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4], sys.argv[5], sys.argv[6], int(sys.argv[7])
-if mode == "noop-lean":
-    # The no-op agent on agentload's consumer, to show what that consumer alone changes.
-    sys.path.insert(0, sys.argv[8])
-    from streams.faust_consumer import LeanApp as App
-else:
-    App = faust.App
 # The agentload worker's consumer settings, so that only the agent's work differs.
-app = App(app_id, broker=f"kafka://{broker}", store="memory://", web_enabled=False, topic_disable_leader=True,
+app = faust.App(app_id, broker=f"kafka://{broker}", store="memory://", web_enabled=False, topic_disable_leader=True,
                 table_standby_replicas=0, autodiscover=False, consumer_auto_offset_reset="earliest",
                 consumer_max_fetch_size=4 * 1_048_576, stream_wait_empty=False)
 source = app.topic(topic, key_serializer="raw", value_serializer="raw")
@@ -178,7 +171,7 @@ def faust_baseline_rate(broker: str, topic: str, total: int, mode: str, partitio
     script.write_text(_BASELINE)
     app_id = f"bench-{mode}-{uuid.uuid4().hex[:8]}"
     process = subprocess.Popen(
-        [sys.executable, str(script), broker, topic, str(total), mode, app_id, str(out), str(partitions), str(REPO_ROOT)],
+        [sys.executable, str(script), broker, topic, str(total), mode, app_id, str(out), str(partitions)],
         cwd=tempfile.mkdtemp(),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -338,7 +331,6 @@ def main(argv: list[str] | None = None) -> int:
     worker_unpacked = worker_rate(broker, unpacked, total)
     worker_packed = worker_rate(broker, packed, total)
     noop = faust_baseline_rate(broker, f"{unpacked}.call-events", sum(1 for e in events if "action" not in e), "noop", args.partitions)
-    noop_lean = faust_baseline_rate(broker, f"{unpacked}.call-events", sum(1 for e in events if "action" not in e), "noop-lean", args.partitions)
     table = faust_baseline_rate(broker, f"{unpacked}.call-events", sum(1 for e in events if "action" not in e), "table", args.partitions)
     call_events = sum(1 for e in events if "action" not in e)
     bare = asyncio.run(bare_consumer_rate(broker, f"{unpacked}.call-events", call_events))
@@ -348,12 +340,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"worker, one event per message: {worker_unpacked:10.0f} events/s")
     print(f"worker, packed:                {worker_packed:10.0f} events/s")
     print(f"no-op Faust agent:             {noop:10.0f} events/s")
-    print(f"no-op agent, agentload's consumer: {noop_lean:6.0f} events/s")
     print(f"Faust agent, table per event:  {table:10.0f} events/s")
     print(f"bare aiokafka consumer:        {bare:10.0f} events/s (one event per message, json.loads)")
     print(f"bare consumer, packed:         {bare_packed:10.0f} events/s")
     print(f"unpacked / no-op:  {worker_unpacked / noop:.2f}  (target >= 0.8)")
-    print(f"unpacked / no-op on agentload's consumer:  {worker_unpacked / noop_lean:.2f}")
     print(f"unpacked / table:  {worker_unpacked / table:.2f}  (target >= 2)")
     print(f"packed:            {worker_packed:.0f} events/s  (target >= 20000)")
     print(f"packed / bare:     {worker_packed / bare:.2f}  (target >= 0.25)")
