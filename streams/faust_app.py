@@ -33,6 +33,7 @@ import faust
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
 from alerts.policy import Transition
+from streams import faust_consumer
 from streams.codec import break_cloudevent, dead_letter_record, dumps
 from streams.config import Config
 from streams.engine import Origin
@@ -616,7 +617,7 @@ def create_app(
     }
     if data_dir:
         settings["datadir"] = data_dir
-    app = faust.App(app_id(topic_prefix), **settings)
+    app = faust_consumer.WorkerApp(app_id(topic_prefix), **settings)
 
     table = app.tables.add(
         PartitionKeyedTable(

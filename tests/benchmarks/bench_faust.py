@@ -2,13 +2,15 @@
 
 Run: ``KAFKA_BOOTSTRAP_SERVERS=127.0.0.1:9092 python -m tests.benchmarks.bench_faust [--agents 480 --hours 2]``.
 
-It writes one simulated floor twice into fresh topics, one event per message and packed, then
-measures events per second for:
+It writes one simulated floor into fresh topics one event per message, and the same floor over
+four times the hours packed (the packed worker is so fast that the shorter floor would take it
+about one poll interval), then measures events per second for:
 
 - the agentload worker, unpacked and packed (``agentload worker`` as a subprocess; the rate counts
   from its first to its last processed event, read off ``/metrics`` every 0.5 s: the end is the
   worker's own time of its last input, so the poll interval costs no precision);
-- a no-op Faust agent on the unpacked topic;
+- a no-op Faust agent on the unpacked topic, on stock Faust (Faust's own floor) and on the worker's
+  Faust app class (:mod:`streams.faust_consumer`), to show what that class alone changes;
 - a typical Faust agent that decodes each message and writes its table once per event;
 - a bare aiokafka consumer decoding the same one-event messages with ``json.loads`` (the ceiling),
   and the same consumer on the packed messages;
@@ -135,10 +137,14 @@ import asyncio, json, sys, time
 import faust
 
 broker, topic, total, mode, app_id, out, partitions = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4], sys.argv[5], sys.argv[6], int(sys.argv[7])
+sys.path.insert(0, sys.argv[8])
+from streams.faust_consumer import BUFFER_MAX_MESSAGES, WorkerApp
+App = WorkerApp if mode == "noop-worker-app" else faust.App
 # The agentload worker's consumer settings, so that only the agent's work differs.
-app = faust.App(app_id, broker=f"kafka://{broker}", store="memory://", web_enabled=False, topic_disable_leader=True,
+app = App(app_id, broker=f"kafka://{broker}", store="memory://", web_enabled=False, topic_disable_leader=True,
                 table_standby_replicas=0, autodiscover=False, consumer_auto_offset_reset="earliest",
-                consumer_max_fetch_size=4 * 1_048_576, stream_wait_empty=False)
+                consumer_max_fetch_size=4 * 1_048_576, stream_wait_empty=False,
+          stream_buffer_maxsize=BUFFER_MAX_MESSAGES)
 source = app.topic(topic, key_serializer="raw", value_serializer="raw")
 table = app.Table("per-agent", default=dict, partitions=partitions) if mode == "table" else None
 state = {"count": 0, "first": None}
@@ -171,7 +177,7 @@ def faust_baseline_rate(broker: str, topic: str, total: int, mode: str, partitio
     script.write_text(_BASELINE)
     app_id = f"bench-{mode}-{uuid.uuid4().hex[:8]}"
     process = subprocess.Popen(
-        [sys.executable, str(script), broker, topic, str(total), mode, app_id, str(out), str(partitions)],
+        [sys.executable, str(script), broker, topic, str(total), mode, app_id, str(out), str(partitions), str(REPO_ROOT)],
         cwd=tempfile.mkdtemp(),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -321,18 +327,21 @@ def main(argv: list[str] | None = None) -> int:
         print(f"decision latency p99: {p99_s * 1000:.0f} ms over {breaks} suggested breaks at {sent_rate:.0f} events/s sent, packed (target <= 250 ms)")
         return 0
     events = floor_events(args.agents, args.hours, 1_772_438_400.0)
+    packed_events = floor_events(args.agents, 4 * args.hours, 1_772_438_400.0)
     total = len(events)
     unpacked, packed = f"{run}.unpacked", f"{run}.packed"
-    for prefix, pack in ((unpacked, False), (packed, True)):
+    for prefix, pack, floor in ((unpacked, False, events), (packed, True, packed_events)):
         create_topics(broker, prefix, args.partitions)
-        produce(broker, prefix, events, pack, args.partitions)
-    print(f"{total} events of {args.agents} simulated agents over {args.hours:g} h, {args.partitions} partitions")
+        produce(broker, prefix, floor, pack, args.partitions)
+    print(f"{total} events of {args.agents} simulated agents over {args.hours:g} h, {args.partitions} partitions; "
+          f"{len(packed_events)} over {4 * args.hours:g} h packed")
 
     worker_unpacked = worker_rate(broker, unpacked, total)
-    worker_packed = worker_rate(broker, packed, total)
-    noop = faust_baseline_rate(broker, f"{unpacked}.call-events", sum(1 for e in events if "action" not in e), "noop", args.partitions)
-    table = faust_baseline_rate(broker, f"{unpacked}.call-events", sum(1 for e in events if "action" not in e), "table", args.partitions)
+    worker_packed = worker_rate(broker, packed, len(packed_events))
     call_events = sum(1 for e in events if "action" not in e)
+    noop = faust_baseline_rate(broker, f"{unpacked}.call-events", call_events, "noop", args.partitions)
+    noop_worker_app = faust_baseline_rate(broker, f"{unpacked}.call-events", call_events, "noop-worker-app", args.partitions)
+    table = faust_baseline_rate(broker, f"{unpacked}.call-events", call_events, "table", args.partitions)
     bare = asyncio.run(bare_consumer_rate(broker, f"{unpacked}.call-events", call_events))
     bare_packed = asyncio.run(bare_consumer_rate(broker, f"{packed}.call-events", call_events))
     p99_s, breaks, sent_rate = latency_p99_s(broker, f"{run}.latency", args.agents, args.latency_rate, args.latency_seconds)
@@ -340,11 +349,13 @@ def main(argv: list[str] | None = None) -> int:
     print(f"worker, one event per message: {worker_unpacked:10.0f} events/s")
     print(f"worker, packed:                {worker_packed:10.0f} events/s")
     print(f"no-op Faust agent:             {noop:10.0f} events/s")
+    print(f"no-op agent on the worker's app class: {noop_worker_app:.0f} events/s")
     print(f"Faust agent, table per event:  {table:10.0f} events/s")
     print(f"bare aiokafka consumer:        {bare:10.0f} events/s (one event per message, json.loads)")
     print(f"bare consumer, packed:         {bare_packed:10.0f} events/s")
     print(f"unpacked / no-op:  {worker_unpacked / noop:.2f}  (target >= 0.8)")
     print(f"unpacked / table:  {worker_unpacked / table:.2f}  (target >= 2)")
+    print(f"unpacked / no-op on the worker's app class:  {worker_unpacked / noop_worker_app:.2f}")
     print(f"packed:            {worker_packed:.0f} events/s  (target >= 20000)")
     print(f"packed / bare:     {worker_packed / bare:.2f}  (target >= 0.25)")
     print(f"decision latency p99: {p99_s * 1000:.0f} ms over {breaks} suggested breaks at {sent_rate:.0f} events/s sent, packed (target <= 250 ms)")
