@@ -4,22 +4,29 @@ Two things keep a stock Faust worker well below what its own CPU allows when eve
 one event (see BENCHMARKS.md):
 
 - **Four tasks per message.** Faust's fetch loop (``Consumer._drain_messages``) hands each message
-  to the streams with ``wait_first(callback(message), suspend_flow.wait())``, which wraps the
+  to the streams with ``wait_first(callback(message), suspend_flow.wait())``. That wraps the
   delivery, the suspend event and the service's stopped and crashed events in four tasks, waits for
-  the first to finish and cancels the rest, so that a rebalance can interrupt a delivery blocked on
-  a full stream buffer. :class:`EagerConsumer` runs the delivery at once instead, up to its first
-  suspension, the way Python 3.12's eager tasks start. A delivery into a buffer with room finishes
-  there, with the result Faust's ``wait_first`` gives when the delivery wins. A delivery that has
-  to wait goes on inside Faust's ``wait_first`` from where it stopped, so a rebalance can still
-  interrupt it. The fetch loop, its read offsets and its checks of the flow stay Faust's own:
-  running the delivery first is one of the orders in which Faust's tasks may already run.
+  the first to finish and cancels the rest. It is there so that a rebalance can interrupt a
+  delivery blocked on a full stream buffer. :class:`EagerConsumer` runs the delivery at once
+  instead, up to its first suspension, the way Python 3.12's eager tasks start. A delivery into a
+  buffer with room finishes there, with the result Faust's ``wait_first`` gives when the delivery
+  wins. A delivery that has to wait goes on inside Faust's ``wait_first`` from where it stopped,
+  so a rebalance can still interrupt it. The fetch loop, its read offsets and its checks of the
+  flow stay Faust's own: running the delivery first is one of the orders in which Faust's tasks
+  may already run.
 - **A stream buffer smaller than one fetch.** Faust stops fetching a partition once its stream
   buffer holds ``stream_buffer_maxsize / 1.25`` messages (4096 by default). With one event per
   message a single fetch brings more than that, and with one broker the client fetches again only
   once every partition's records are handed over, so the worker sat idle for up to a second at a
-  time. :class:`WorkerApp` raises the count, and because a count bounds nothing when messages are big
-  (agentload's packed messages hold up to 200 events), it also stops fetching while its stream
-  buffers hold more than ``buffer_max_bytes`` of message values.
+  time. :class:`WorkerApp` raises the count. A count bounds nothing when messages are big
+  (agentload's packed messages contain up to 200 events), so it also stops fetching while its
+  stream buffers hold more than ``buffer_max_bytes`` of message values. The check comes before a fetch,
+  so the buffers can exceed the budget by one fetch (up to 4 MiB per partition in the worker).
+
+The budget is shared: while the buffers are over it, no partition of any topic is fetched, where
+Faust pauses only the partition whose buffer is full. So an agent of this app must never wait for
+input read through the same consumer (``agent.ask`` replies, for one); the worker's agents wait
+only on the producer and the group coordinator.
 
 Written for faust-streaming 0.15 (the pin in pyproject.toml); the worker's restart and rebalance
 tests run on it.
@@ -48,8 +55,8 @@ BUFFER_POLL_S = 0.01
 class _Resumed:
     """An awaitable that continues ``coroutine``, already run up to its first suspension.
 
-    ``waiting_on`` is what the coroutine yielded there (the future it waits for); the task that
-    awaits this object waits for it in the coroutine's place.
+    ``waiting_on`` is what the coroutine yielded there, the future it waits for. The task that
+    awaits this object waits for that future in the coroutine's place.
     """
 
     __slots__ = ("_coroutine", "_waiting_on")
@@ -136,7 +143,8 @@ class MeteredQueue(ThrowableQueue):
 
 def _value_size(item: Any) -> int:
     message = getattr(item, "message", None)
-    return getattr(message, "serialized_value_size", 0) or 0
+    # aiokafka gives a message without a value (a tombstone) the size -1.
+    return max(0, getattr(message, "serialized_value_size", 0) or 0)
 
 
 class _Transport(aiokafka_driver.Transport):

@@ -139,6 +139,7 @@ def test_metered_queue_counts_value_bytes():
         first.put_nowait(event_of(200))
         second.put_nowait(event_of(50))
         second.put_nowait(object())  # not an event: counts nothing
+        second.put_nowait(event_of(-1))  # aiokafka's size of a missing value
         assert (first.value_bytes, second.value_bytes, app.buffered_bytes()) == (500, 50, 550)
         assert first.get_nowait().message.serialized_value_size == 300
         assert app.buffered_bytes() == 250
