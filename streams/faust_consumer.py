@@ -15,8 +15,8 @@ one event (see BENCHMARKS.md):
   flow stay Faust's own: running the delivery first is one of the orders in which Faust's tasks
   may already run.
 - **A stream buffer smaller than one fetch.** Faust stops fetching a partition once its stream
-  buffer holds ``stream_buffer_maxsize / 1.25`` messages (4096 by default). With one event per
-  message a single fetch brings more than that, and with one broker the client fetches again only
+  buffer contains ``stream_buffer_maxsize / 1.25`` messages (4096 by default). With one event per
+  message a single fetch brings more than that. With one broker, the client fetches again only
   once every partition's records are handed over, so the worker sat idle for up to a second at a
   time. :class:`WorkerApp` raises the count. A count bounds nothing when messages are big
   (agentload's packed messages contain up to 200 events), so it also stops fetching while its
@@ -24,9 +24,9 @@ one event (see BENCHMARKS.md):
   so the buffers can exceed the budget by one fetch (up to 4 MiB per partition in the worker).
 
 The budget is shared: while the buffers are over it, no partition of any topic is fetched, where
-Faust pauses only the partition whose buffer is full. So an agent of this app must never wait for
-input read through the same consumer (``agent.ask`` replies, for one); the worker's agents wait
-only on the producer and the group coordinator.
+Faust pauses only the partition whose buffer is full. NOTE: an agent of this app that waits for
+input read through the same consumer, such as ``agent.ask`` replies, could wait for good. The
+worker's agents wait only on the producer and the group coordinator.
 
 Written for faust-streaming 0.15 (the pin in pyproject.toml); the worker's restart and rebalance
 tests run on it.
@@ -74,7 +74,7 @@ class _Resumed:
             except GeneratorExit:
                 coroutine.close()
                 raise
-            except BaseException as exc:  # cancellation and the like go on to the coroutine
+            except BaseException as exc:  # Cancellation and any other thrown error go to the coroutine.
                 try:
                     waiting_on = coroutine.throw(exc)
                 except StopIteration as stop:

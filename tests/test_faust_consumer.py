@@ -18,8 +18,10 @@ from streams.faust_consumer import EagerConsumer, MeteredQueue, WorkerApp
 
 
 def new_app() -> WorkerApp:
-    # Port 9 (discard) on loopback: nothing here connects, the app is never started.
-    return WorkerApp("test-faust-consumer", broker="kafka://127.0.0.1:9", store="memory://", autodiscover=False)
+    # Port 9 (discard) on loopback. Nothing here connects, because the app is never started.
+    return WorkerApp(
+        "test-faust-consumer", broker="kafka://127.0.0.1:9", store="memory://", autodiscover=False
+    )
 
 
 def event_of(size: int) -> SimpleNamespace:
@@ -53,7 +55,7 @@ def test_eager_delivery_runs_in_caller_task():
         return caller, ran_in, delivery, results
 
     with warnings.catch_warnings():
-        # The suspend event's wait() never runs; it must be closed, not left unawaited.
+        # The suspend event's wait() never runs, so it must be closed rather than left unawaited.
         warnings.simplefilter("error", RuntimeWarning)
         caller, ran_in, delivery, results = run(scenario())
         gc.collect()
@@ -140,7 +142,9 @@ def test_metered_queue_counts_value_bytes():
         second.put_nowait(event_of(50))
         second.put_nowait(object())  # not an event: counts nothing
         second.put_nowait(event_of(-1))  # aiokafka's size of a missing value
-        assert (first.value_bytes, second.value_bytes, app.buffered_bytes()) == (500, 50, 550)
+        assert first.value_bytes == 500
+        assert second.value_bytes == 50
+        assert app.buffered_bytes() == 550
         assert first.get_nowait().message.serialized_value_size == 300
         assert app.buffered_bytes() == 250
         first.clear()
